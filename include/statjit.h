@@ -1,0 +1,231 @@
+/*
+ * statjit: compile statistical models to native code.
+ *
+ * The one public header.  Everything is reached through opaque handles:
+ *
+ *   sj_ctx       a context: owns the last error message; every other handle
+ *                belongs to exactly one context.
+ *   sj_graph     a builder: an append-only tensor graph with symbolic shapes.
+ *   sj_fn        a function: a snapshot of a graph's inputs and chosen outputs.
+ *   sj_compiled  a function specialised to concrete input shapes.
+ *
+ * Values are integer ids (sj_value) returned by the builder calls.  A builder
+ * call that fails records the first error on its graph and returns
+ * SJ_INVALID; later calls given SJ_INVALID return SJ_INVALID quietly, so a
+ * whole model can be built and checked once with sj_graph_status().
+ *
+ * Every other call returns an sj_status; on failure the context keeps a
+ * message naming the cause (sj_ctx_last_error).  Nothing aborts the process.
+ *
+ * Arrays are row-major float64.  Linear algebra acts on the last two axes;
+ * leading axes are batch axes and must match exactly (use sj_broadcast_to).
+ *
+ * Dimensions are given as strings: a name ("n") that means the same size
+ * wherever it appears, a decimal number ("3"), or "?" (or NULL) for a size
+ * known only when the function is specialised.
+ */
+#ifndef STATJIT_H
+#define STATJIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SJ_VERSION_MAJOR 0
+#define SJ_VERSION_MINOR 1
+#define SJ_VERSION_PATCH 0
+
+/* Most axes a tensor can have. */
+#define SJ_MAX_RANK 8
+
+typedef enum sj_status {
+    SJ_OK = 0,
+    SJ_ERR_INVALID_ARGUMENT, /* NULL, out-of-range id, wrong handle, bad flag */
+    SJ_ERR_SHAPE,            /* shapes that do not fit an op */
+    SJ_ERR_UNKNOWN_NAME,     /* an input or dimension name that is not there */
+    SJ_ERR_OUT_OF_MEMORY,
+    SJ_ERR_NOT_POSITIVE_DEFINITE, /* cholesky / logdet / cholesky-based solve */
+    SJ_ERR_SINGULAR,         /* general solve of a singular matrix */
+    SJ_ERR_DOMAIN,           /* e.g. a gather index that is not a valid row */
+    SJ_ERR_UNSUPPORTED,
+    SJ_ERR_INTERNAL
+} sj_status;
+
+typedef struct sj_ctx sj_ctx;
+typedef struct sj_graph sj_graph;
+typedef struct sj_fn sj_fn;
+typedef struct sj_compiled sj_compiled;
+
+/* A value in a graph.  Ids of one graph are meaningless in another. */
+typedef int64_t sj_value;
+#define SJ_INVALID ((sj_value)-1)
+
+/* Comparisons for sj_compare; the result is 1.0 where true, else 0.0. */
+typedef enum sj_cmp { SJ_LT, SJ_LE, SJ_GT, SJ_GE, SJ_EQ, SJ_NE } sj_cmp;
+
+/* Flags for sj_triangular_solve. */
+enum {
+    SJ_SOLVE_RIGHT = 1,      /* solve X op(A) = B instead of op(A) X = B */
+    SJ_SOLVE_UPPER = 2,      /* A is upper triangular instead of lower */
+    SJ_SOLVE_TRANSPOSE = 4   /* op(A) = Aᵀ instead of A */
+};
+
+/* ---- context ------------------------------------------------------------ */
+
+/* Creates a context.  Free it with sj_ctx_free after every handle made from
+ * it has been freed. */
+sj_status sj_ctx_create(sj_ctx **out);
+void sj_ctx_free(sj_ctx *ctx);
+/* Message of the last failed call made with this context ("" if none).  The
+ * string is owned by the context and valid until its next failing call. */
+const char *sj_ctx_last_error(const sj_ctx *ctx);
+/* Name of a status code, e.g. "SJ_ERR_SHAPE". */
+const char *sj_status_name(sj_status status);
+
+/* ---- graph builder ------------------------------------------------------- */
+
+sj_status sj_graph_create(sj_ctx *ctx, sj_graph **out);
+void sj_graph_free(sj_graph *g);
+/* SJ_OK, or the first error any builder call on g met (message in the ctx). */
+sj_status sj_graph_status(const sj_graph *g);
+/* Number of nodes in g (for tests and debugging). */
+size_t sj_graph_size(const sj_graph *g);
+/* Prints the graph in text form; the caller frees the string with
+ * sj_string_free.  NULL on failure (message in the ctx). */
+char *sj_graph_print(sj_graph *g);
+void sj_string_free(char *s);
+
+/* Declares an input.  dims[i] is a dimension name, a decimal size or "?". */
+sj_value sj_input(sj_graph *g, const char *name, int rank,
+                  const char *const *dims);
+/* A constant of a concrete shape; data is copied. */
+sj_value sj_constant(sj_graph *g, int rank, const int64_t *shape,
+                     const double *data);
+sj_value sj_scalar(sj_graph *g, double value);
+/* Identity matrix of size dim × dim (dim as in sj_input). */
+sj_value sj_eye(sj_graph *g, const char *dim);
+
+/* Elementwise unary. */
+sj_value sj_neg(sj_graph *g, sj_value x);
+sj_value sj_exp(sj_graph *g, sj_value x);
+sj_value sj_log(sj_graph *g, sj_value x);
+sj_value sj_log1p(sj_graph *g, sj_value x);
+sj_value sj_expm1(sj_graph *g, sj_value x);
+sj_value sj_sqrt(sj_graph *g, sj_value x);
+sj_value sj_square(sj_graph *g, sj_value x);
+sj_value sj_recip(sj_graph *g, sj_value x);
+sj_value sj_tanh(sj_graph *g, sj_value x);
+sj_value sj_logistic(sj_graph *g, sj_value x);
+sj_value sj_lgamma(sj_graph *g, sj_value x);
+sj_value sj_digamma(sj_graph *g, sj_value x);
+sj_value sj_abs(sj_graph *g, sj_value x);
+sj_value sj_sign(sj_graph *g, sj_value x);
+/* polygamma(order, x): the (order)-th derivative of digamma. */
+sj_value sj_polygamma(sj_graph *g, int order, sj_value x);
+
+/* Elementwise binary, with NumPy broadcasting (inserted as explicit
+ * broadcasts in the graph). */
+sj_value sj_add(sj_graph *g, sj_value a, sj_value b);
+sj_value sj_sub(sj_graph *g, sj_value a, sj_value b);
+sj_value sj_mul(sj_graph *g, sj_value a, sj_value b);
+sj_value sj_div(sj_graph *g, sj_value a, sj_value b);
+sj_value sj_pow(sj_graph *g, sj_value a, sj_value b);
+sj_value sj_min(sj_graph *g, sj_value a, sj_value b);
+sj_value sj_max(sj_graph *g, sj_value a, sj_value b);
+sj_value sj_compare(sj_graph *g, sj_cmp cmp, sj_value a, sj_value b);
+/* where(pred != 0, a, b), broadcasting all three. */
+sj_value sj_select(sj_graph *g, sj_value pred, sj_value a, sj_value b);
+
+/* Shapes and data movement. */
+sj_value sj_broadcast_to(sj_graph *g, sj_value x, int rank,
+                         const char *const *dims);
+sj_value sj_reshape(sj_graph *g, sj_value x, int rank,
+                    const char *const *dims);
+sj_value sj_transpose(sj_graph *g, sj_value x, const int *perm);
+/* Swaps the last two axes. */
+sj_value sj_mT(sj_graph *g, sj_value x);
+/* x[start:stop] along axis; negative start/stop count from the end and
+ * stop == INT64_MAX means the end. */
+sj_value sj_slice(sj_graph *g, sj_value x, int axis, int64_t start,
+                  int64_t stop);
+sj_value sj_concat(sj_graph *g, int n, const sj_value *xs, int axis);
+/* Rows of x selected by idx (integer codes 0..rows-1, stored as doubles):
+ * out[i, ...] = x[idx[i], ...]. */
+sj_value sj_gather(sj_graph *g, sj_value x, sj_value idx);
+/* out[k, ...] = sum of x[i, ...] over i with idx[i] == k, k < nseg. */
+sj_value sj_segment_sum(sj_graph *g, sj_value x, sj_value idx,
+                        const char *nseg);
+/* out[i, k] = (idx[i] == k), k < nclass: a one-hot design matrix. */
+sj_value sj_one_hot(sj_graph *g, sj_value idx, const char *nclass);
+
+/* Reductions over the listed axes (removed from the shape). */
+sj_value sj_sum(sj_graph *g, sj_value x, int naxes, const int *axes);
+sj_value sj_reduce_max(sj_graph *g, sj_value x, int naxes, const int *axes);
+sj_value sj_mean(sj_graph *g, sj_value x, int naxes, const int *axes);
+/* Sum over every axis: a scalar. */
+sj_value sj_sum_all(sj_graph *g, sj_value x);
+
+/* Linear algebra. */
+/* a @ b.  A vector operand is treated as NumPy does (a column on the right,
+ * a row on the left, the unit axis removed from the result). */
+sj_value sj_matmul(sj_graph *g, sj_value a, sj_value b);
+sj_value sj_outer(sj_graph *g, sj_value a, sj_value b);
+sj_value sj_kron(sj_graph *g, sj_value a, sj_value b);
+sj_value sj_diag(sj_graph *g, sj_value x);
+sj_value sj_diag_embed(sj_graph *g, sj_value v);
+/* Lower (tril) or upper (triu) part; k shifts the diagonal as in NumPy. */
+sj_value sj_tril(sj_graph *g, sj_value x, int k);
+sj_value sj_triu(sj_graph *g, sj_value x, int k);
+/* Lower Cholesky factor L with A = L Lᵀ. */
+sj_value sj_cholesky(sj_graph *g, sj_value a);
+/* Solves op(A) X = B, or X op(A) = B with SJ_SOLVE_RIGHT. */
+sj_value sj_triangular_solve(sj_graph *g, sj_value a, sj_value b,
+                             unsigned flags);
+/* A⁻¹ B given the lower Cholesky factor L of A. */
+sj_value sj_cholesky_solve(sj_graph *g, sj_value l, sj_value b);
+/* log det A of a symmetric positive definite A (through Cholesky). */
+sj_value sj_logdet(sj_graph *g, sj_value a);
+/* A⁻¹ B for a general square A (through LU). */
+sj_value sj_solve(sj_graph *g, sj_value a, sj_value b);
+
+/* ---- functions ------------------------------------------------------------ */
+
+/* A function of all of g's inputs (in declaration order) returning the given
+ * values.  The graph is copied: g may be changed or freed afterwards. */
+sj_status sj_fn_create(sj_graph *g, int noutput, const sj_value *outputs,
+                       sj_fn **out);
+void sj_fn_free(sj_fn *fn);
+int sj_fn_ninput(const sj_fn *fn);
+int sj_fn_noutput(const sj_fn *fn);
+/* Position of the input called name. */
+sj_status sj_fn_input_index(const sj_fn *fn, const char *name, int *index);
+/* Declared rank of input i. */
+sj_status sj_fn_input_rank(const sj_fn *fn, int i, int *rank);
+
+/* Specialises fn to concrete input shapes: ranks[i] and dims[i][0..rank-1]
+ * per input.  Checks every shape in the graph.  The result holds no
+ * reference to fn. */
+sj_status sj_fn_specialize(sj_fn *fn, int ninput, const int *ranks,
+                           const int64_t *const *dims, sj_compiled **out);
+void sj_compiled_free(sj_compiled *c);
+int sj_compiled_noutput(const sj_compiled *c);
+/* Shape of output k: its rank and, if dims is not NULL, its sizes (room for
+ * SJ_MAX_RANK). */
+sj_status sj_compiled_output_shape(const sj_compiled *c, int k, int *rank,
+                                   int64_t *dims);
+/* Number of elements of output k. */
+sj_status sj_compiled_output_size(const sj_compiled *c, int k, size_t *size);
+/* Prints the specialised graph; free with sj_string_free. */
+char *sj_compiled_print(const sj_compiled *c);
+/* Runs the reference evaluator: inputs[i] holds input i, outputs[k] has room
+ * for output k.  On failure the outputs are left unchanged. */
+sj_status sj_compiled_eval(sj_compiled *c, const double *const *inputs,
+                           double *const *outputs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

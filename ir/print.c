@@ -1,0 +1,138 @@
+#include "ir/print.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ir/alloc.h"
+
+typedef struct buf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} buf;
+
+__attribute__((format(printf, 2, 3)))
+static void put(buf *b, const char *fmt, ...)
+{
+    if (b->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *s = ir_realloc(b->s, cap);
+        if (!s) {
+            b->failed = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+static const char *cmp_name(int64_t c)
+{
+    static const char *names[] = {"lt", "le", "gt", "ge", "eq", "ne"};
+    return c >= 0 && c <= SJ_NE ? names[c] : "?";
+}
+
+static void put_list(buf *b, const char *label, const int64_t *v, int n)
+{
+    put(b, "[%s=", label);
+    for (int i = 0; i < n; i++)
+        put(b, "%s%" PRId64, i ? "," : "", v[i]);
+    put(b, "]");
+}
+
+static void put_attrs(buf *b, const ir_graph *g, const ir_node *n)
+{
+    const int64_t *a = n->attr;
+    switch (n->op) {
+    case IR_OP_INPUT: put(b, " \"%s\"", g->input_name ? g->input_name[a[0]] : "?"); break;
+    case IR_OP_POLYGAMMA: put(b, "[order=%" PRId64 "]", a[0]); break;
+    case IR_OP_CMP: put(b, "[%s]", cmp_name(a[0])); break;
+    case IR_OP_BROADCAST: put_list(b, "axes", a, ir_shape_of(g, n->input[0])->rank); break;
+    case IR_OP_TRANSPOSE: put_list(b, "perm", a, n->shape.rank); break;
+    case IR_OP_SLICE: put(b, "[axis=%" PRId64 ",%" PRId64 ":%" PRId64 "]", a[0], a[1], a[2]); break;
+    case IR_OP_CONCAT: put(b, "[axis=%" PRId64 "]", a[0]); break;
+    case IR_OP_SUM: case IR_OP_RMAX: case IR_OP_MEAN: {
+        put(b, "[axes=");
+        int first = 1;
+        for (int i = 0; i < 63; i++)
+            if (a[0] & ((int64_t)1 << i)) {
+                put(b, "%s%d", first ? "" : ",", i);
+                first = 0;
+            }
+        put(b, "]");
+        break;
+    }
+    case IR_OP_MATMUL:
+        if (a[0] || a[1])
+            put(b, "[%s%s%s]", a[0] ? "ta" : "", a[0] && a[1] ? "," : "", a[1] ? "tb" : "");
+        break;
+    case IR_OP_TRIL: case IR_OP_TRIU:
+        if (a[0])
+            put(b, "[k=%" PRId64 "]", a[0]);
+        break;
+    case IR_OP_TRISOLVE:
+        put(b, "[%s,%s%s]", (a[0] & SJ_SOLVE_RIGHT) ? "right" : "left",
+            (a[0] & SJ_SOLVE_UPPER) ? "upper" : "lower", (a[0] & SJ_SOLVE_TRANSPOSE) ? ",trans" : "");
+        break;
+    case IR_OP_CONST: {
+        size_t count = ir_shape_numel(&n->shape);
+        put(b, " ");
+        if (n->shape.rank)
+            put(b, "{");
+        for (size_t i = 0; i < count && i < 6; i++)
+            put(b, "%s%.17g", i ? ", " : "", n->data[i]);
+        if (count > 6)
+            put(b, ", ...");
+        if (n->shape.rank)
+            put(b, "}");
+        break;
+    }
+    default: break;
+    }
+}
+
+char *ir_graph_print(const ir_graph *g)
+{
+    buf b = {ir_malloc(256), 0, 256, 0};
+    if (!b.s)
+        return NULL;
+    char sh[160];
+    put(&b, "graph(");
+    for (uint32_t i = 0; i < g->ninput; i++)
+        put(&b, "%s%s: %s", i ? ", " : "", g->input_name[i],
+            ir_shape_str(g, ir_shape_of(g, g->input[i]), sh, sizeof sh));
+    put(&b, ") {\n");
+    for (uint32_t v = 0; v < g->nnode; v++) {
+        const ir_node *n = ir_node_at(g, v);
+        put(&b, "  %%%u = %s", v, ir_op_name(n->op));
+        put_attrs(&b, g, n);
+        for (int i = 0; i < n->ninput; i++)
+            put(&b, "%s %%%d", i ? "," : "", (int)n->input[i]);
+        put(&b, " : %s\n", ir_shape_str(g, &n->shape, sh, sizeof sh));
+    }
+    put(&b, "  return");
+    for (uint32_t i = 0; i < g->noutput; i++)
+        put(&b, "%s %%%d", i ? "," : "", (int)g->output[i]);
+    put(&b, "\n}\n");
+    if (b.failed) {
+        ir_free(b.s);
+        return NULL;
+    }
+    return b.s;
+}

@@ -1,0 +1,50 @@
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void assert_close_impl(const double *got, const double *want, size_t n, double rtol, double atol,
+                       const char *file, int line)
+{
+    for (size_t i = 0; i < n; i++) {
+        double tol = atol + rtol * fabs(want[i]);
+        int same_nonfinite = !isfinite(want[i]) && (got[i] == want[i] || (isnan(got[i]) && isnan(want[i])));
+        if (!same_nonfinite && !(fabs(got[i] - want[i]) <= tol)) {
+            print_error("%s:%d: element %zu: got %.17g, want %.17g (|diff| %.3g > tol %.3g = "
+                        "%.1g + %.1g*|want|)\n",
+                        file, line, i, got[i], want[i], fabs(got[i] - want[i]), tol, atol, rtol);
+            _fail(file, line);
+        }
+    }
+}
+
+void assert_ok_impl(sj_status st, const sj_ctx *ctx, const char *file, int line)
+{
+    if (st != SJ_OK) {
+        print_error("%s:%d: status %s: %s\n", file, line, sj_status_name(st),
+                    ctx ? sj_ctx_last_error(ctx) : "");
+        _fail(file, line);
+    }
+}
+
+void assert_error_impl(sj_status st, sj_status want, const sj_ctx *ctx, const char *fragment,
+                       const char *file, int line)
+{
+    const char *msg = ctx ? sj_ctx_last_error(ctx) : "";
+    if (st != want || (fragment && !strstr(msg, fragment))) {
+        print_error("%s:%d: got %s \"%s\", want %s with \"%s\"\n", file, line, sj_status_name(st),
+                    msg, sj_status_name(want), fragment ? fragment : "");
+        _fail(file, line);
+    }
+}
+
+double test_uniform(uint64_t *state, double lo, double hi)
+{
+    uint64_t x = *state ? *state : 0x9e3779b97f4a7c15ull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return lo + (hi - lo) * ((double)(x >> 11) / 9007199254740992.0);
+}
