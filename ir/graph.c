@@ -275,12 +275,8 @@ ir_val ir_broadcast_trailing(ir_graph *g, ir_val x, const ir_shape *shape)
     const ir_shape *xs = ir_shape_of(g, x);
     if (ir_shape_equal(xs, shape))
         return x;
-    if (xs->rank > shape->rank) {
-        char a[128], b[128];
-        ir_fail(&g->err, SJ_ERR_SHAPE, "cannot broadcast %s to the smaller rank of %s",
-                ir_shape_str(g, xs, a, sizeof a), ir_shape_str(g, shape, b, sizeof b));
-        return IR_NONE;
-    }
+    /* A higher rank than shape's is left to the broadcast rule, whose message
+     * names the op, the value and both shapes. */
     int64_t map[IR_NATTR];
     for (int i = 0; i < xs->rank; i++)
         map[i] = shape->rank - xs->rank + i;

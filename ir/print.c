@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/alloc.h"
@@ -48,6 +49,36 @@ static const char *cmp_name(int64_t c)
     return c >= 0 && c <= SJ_NE ? names[c] : "?";
 }
 
+/* "[n, 3, ?0]": sizes, g's symbol names, "?" for a derived size.  Written
+ * straight into b, so long names are never cut. */
+static void put_shape(buf *b, const ir_graph *g, const ir_shape *s)
+{
+    put(b, "[");
+    for (int i = 0; i < s->rank; i++) {
+        int64_t d = s->dim[i];
+        const char *sep = i ? ", " : "";
+        if (IR_DIM_IS_SIZE(d))
+            put(b, "%s%" PRId64, sep, d);
+        else if (IR_DIM_IS_SYM(d) && IR_DIM_SYM_INDEX(d) < (int)g->nsym)
+            put(b, "%s%s", sep, g->sym[IR_DIM_SYM_INDEX(d)]);
+        else
+            put(b, "%s?", sep);
+    }
+    put(b, "]");
+}
+
+/* The shortest of %.15g, %.16g, %.17g that reads back as v. */
+static void put_number(buf *b, double v)
+{
+    char s[32];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(s, sizeof s, "%.*g", prec, v);
+        if (strtod(s, NULL) == v || v != v)
+            break;
+    }
+    put(b, "%s", s);
+}
+
 static void put_list(buf *b, const char *label, const int64_t *v, int n)
 {
     put(b, "[%s=", label);
@@ -60,12 +91,19 @@ static void put_attrs(buf *b, const ir_graph *g, const ir_node *n)
 {
     const int64_t *a = n->attr;
     switch (n->op) {
-    case IR_OP_INPUT: put(b, " \"%s\"", g->input_name ? g->input_name[a[0]] : "?"); break;
+    case IR_OP_INPUT:
+        put(b, " \"%s\"", a[0] >= 0 && (uint32_t)a[0] < g->ninput ? g->input_name[a[0]] : "?");
+        break;
     case IR_OP_POLYGAMMA: put(b, "[order=%" PRId64 "]", a[0]); break;
     case IR_OP_CMP: put(b, "[%s]", cmp_name(a[0])); break;
     case IR_OP_BROADCAST: put_list(b, "axes", a, ir_shape_of(g, n->input[0])->rank); break;
     case IR_OP_TRANSPOSE: put_list(b, "perm", a, n->shape.rank); break;
-    case IR_OP_SLICE: put(b, "[axis=%" PRId64 ",%" PRId64 ":%" PRId64 "]", a[0], a[1], a[2]); break;
+    case IR_OP_SLICE:
+        put(b, "[axis=%" PRId64 ",%" PRId64 ":", a[0], a[1]);
+        if (a[2] != INT64_MAX) /* INT64_MAX: to the end, as x[start:] */
+            put(b, "%" PRId64, a[2]);
+        put(b, "]");
+        break;
     case IR_OP_CONCAT: put(b, "[axis=%" PRId64 "]", a[0]); break;
     case IR_OP_SUM: case IR_OP_RMAX: case IR_OP_MEAN: {
         put(b, "[axes=");
@@ -96,7 +134,10 @@ static void put_attrs(buf *b, const ir_graph *g, const ir_node *n)
         if (n->shape.rank)
             put(b, "{");
         for (size_t i = 0; i < count && i < 6; i++)
-            put(b, "%s%.17g", i ? ", " : "", n->data[i]);
+        {
+            put(b, "%s", i ? ", " : "");
+            put_number(b, n->data[i]);
+        }
         if (count > 6)
             put(b, ", ...");
         if (n->shape.rank)
@@ -112,11 +153,11 @@ char *ir_graph_print(const ir_graph *g)
     buf b = {ir_malloc(256), 0, 256, 0};
     if (!b.s)
         return NULL;
-    char sh[160];
     put(&b, "graph(");
-    for (uint32_t i = 0; i < g->ninput; i++)
-        put(&b, "%s%s: %s", i ? ", " : "", g->input_name[i],
-            ir_shape_str(g, ir_shape_of(g, g->input[i]), sh, sizeof sh));
+    for (uint32_t i = 0; i < g->ninput; i++) {
+        put(&b, "%s%s: ", i ? ", " : "", g->input_name[i]);
+        put_shape(&b, g, ir_shape_of(g, g->input[i]));
+    }
     put(&b, ") {\n");
     for (uint32_t v = 0; v < g->nnode; v++) {
         const ir_node *n = ir_node_at(g, v);
@@ -124,7 +165,9 @@ char *ir_graph_print(const ir_graph *g)
         put_attrs(&b, g, n);
         for (int i = 0; i < n->ninput; i++)
             put(&b, "%s %%%d", i ? "," : "", (int)n->input[i]);
-        put(&b, " : %s\n", ir_shape_str(g, &n->shape, sh, sizeof sh));
+        put(&b, " : ");
+        put_shape(&b, g, &n->shape);
+        put(&b, "\n");
     }
     put(&b, "  return");
     for (uint32_t i = 0; i < g->noutput; i++)

@@ -232,8 +232,16 @@ static int shape_transpose(rule_ctx *c, ir_shape *out)
     out->rank = x->rank;
     for (int i = 0; i < x->rank; i++) {
         int64_t p = c->n->attr[i];
-        if (p < 0 || p >= x->rank || (seen & (1u << p)))
-            return fail(c, "permutation is not a permutation of %d axes", x->rank);
+        if (p < 0 || p >= x->rank || (seen & (1u << p))) {
+            char a[128], pl[128];
+            size_t used = 0;
+            pl[0] = '\0';
+            for (int k = 0; k < x->rank && used < sizeof pl; k++)
+                used += (size_t)snprintf(pl + used, sizeof pl - used, "%s%" PRId64,
+                                         k ? "," : "", c->n->attr[k]);
+            return fail(c, "perm (%s) is not a permutation of the %d axes of %s", pl, x->rank,
+                        SHAPE_STR(c, x, a));
+        }
         seen |= 1u << p;
         out->dim[i] = x->dim[p];
     }
@@ -378,8 +386,11 @@ static int shape_outer(rule_ctx *c, ir_shape *out)
     if (need_rank(c, 0, 1, "a") || need_rank(c, 1, 1, "b") || same_batch(c, 0, 1, 1))
         return -1;
     const ir_shape *a = c->in[0], *b = c->in[1];
-    if (a->rank >= IR_MAX_RANK)
-        return fail(c, "result would have more than %d axes", IR_MAX_RANK);
+    if (a->rank >= IR_MAX_RANK) {
+        char sa[128], sb[128];
+        return fail(c, "result of %s and %s would have more than %d axes", SHAPE_STR(c, a, sa),
+                    SHAPE_STR(c, b, sb), IR_MAX_RANK);
+    }
     *out = *a;
     out->rank = a->rank + 1;
     out->dim[a->rank] = b->dim[b->rank - 1];
@@ -412,8 +423,11 @@ static int shape_diag_embed(rule_ctx *c, ir_shape *out)
 {
     if (need_rank(c, 0, 1, "v"))
         return -1;
-    if (c->in[0]->rank >= IR_MAX_RANK)
-        return fail(c, "result would have more than %d axes", IR_MAX_RANK);
+    if (c->in[0]->rank >= IR_MAX_RANK) {
+        char a[128];
+        return fail(c, "result for %s would have more than %d axes", SHAPE_STR(c, c->in[0], a),
+                    IR_MAX_RANK);
+    }
     *out = *c->in[0];
     out->dim[out->rank] = out->dim[out->rank - 1];
     out->rank++;

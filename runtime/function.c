@@ -138,7 +138,7 @@ sj_status sj_fn_specialize(sj_fn *fn, int ninput, const int *ranks, const int64_
     sj_status st = rt_fn_materialize(fn, shapes, &spec, &err);
     ir_free(shapes);
     if (st != SJ_OK)
-        return fe_ctx_fail(ctx, &err);
+        return fe_ctx_failf(ctx, st, "sj_fn_specialize: %s", err.msg);
     sj_compiled *c = ir_calloc(1, sizeof *c);
     if (!c) {
         ir_graph_free(spec);
