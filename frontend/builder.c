@@ -105,10 +105,15 @@ static sj_value finish(sj_graph *g, ir_val v, const char *fn)
         ir_fail(e, SJ_ERR_INTERNAL, "failed without a message");
     size_t len = strlen(fn);
     if (strncmp(e->msg, fn, len) != 0 || e->msg[len] != ':') {
-        char tmp[IR_ERR_MSG];
-        memcpy(tmp, e->msg, sizeof tmp);
-        int n = snprintf(e->msg, sizeof e->msg, "%s: %s", fn, tmp);
-        (void)n;
+        /* Prefix in place: shift the message right, truncating its end. */
+        size_t room = sizeof e->msg - 1, shift = len + 2;
+        size_t keep = strnlen(e->msg, room);
+        keep = keep + shift > room ? (room > shift ? room - shift : 0) : keep;
+        memmove(e->msg + shift, e->msg, keep);
+        e->msg[shift + keep] = '\0';
+        memcpy(e->msg, fn, len);
+        e->msg[len] = ':';
+        e->msg[len + 1] = ' ';
     }
     fe_ctx_fail(g->ctx, e);
     return SJ_INVALID;
