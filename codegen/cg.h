@@ -1,0 +1,171 @@
+/* Internal to codegen/: the lowering state, the buffer plan, the per-op rule
+ * table and the IR-building helpers every lower_*.c file shares. */
+#ifndef CG_CG_H
+#define CG_CG_H
+
+#include <stdint.h>
+
+#include <llvm-c/Core.h>
+
+#include "codegen/codegen.h"
+#include "ir/graph.h"
+
+/* ---- buffer plan (plan.c) ------------------------------------------------- */
+
+/* Where a value lives while the kernel runs. */
+typedef enum cg_where {
+    CG_NOWHERE,  /* dead, empty, or computed inside its readers (inlined) */
+    CG_INPUT,    /* in[pos] */
+    CG_CONST,    /* kernel-owned copy of the constant's data */
+    CG_SCRATCH,  /* scratch + offset */
+    CG_OUTPUT,   /* out[k]: written directly (nothing after it can fail) */
+    CG_ALIAS     /* same bytes as another value (reshape) */
+} cg_where;
+
+typedef struct cg_plan {
+    uint32_t n;          /* nodes */
+    uint8_t *live;       /* reaches an output */
+    uint8_t *inl;        /* computed element by element inside its readers */
+    uint8_t *where;      /* cg_where */
+    int64_t *at;         /* input pos, output index, scratch offset or alias root */
+    int64_t *temp;       /* scratch offset of the op's workspace, or -1 */
+    size_t scratch;      /* bytes, header included */
+    int nbuffer, ninlined;
+} cg_plan;
+
+sj_status cg_plan_fill(const ir_graph *g, cg_plan *p, ir_err *err);
+void cg_plan_free(cg_plan *p);
+/* The operands an op really reads: matmul reads through a transpose of the
+ * last two axes (folded into the BLAS transpose flag).  Writes ninput values. */
+void cg_operands(const ir_graph *g, ir_val v, ir_val *ops);
+/* Matmul operand i of v with its transpose flag after folding. */
+ir_val cg_matmul_operand(const ir_graph *g, ir_val v, int i, int *trans);
+
+/* ---- lowering state --------------------------------------------------------- */
+
+typedef struct cg_lower {
+    const ir_graph *g;
+    const cg_plan *p;
+    LLVMContextRef cx;
+    LLVMModuleRef m;
+    LLVMBuilderRef b;
+    LLVMBuilderRef ab;   /* positioned in the entry block, for allocas */
+    LLVMValueRef fn;
+    LLVMTypeRef f64, i64, i32, i8, i1, ptr, vd;
+    LLVMValueRef in, out, scratch; /* the kernel's parameters */
+    LLVMValueRef *base;  /* per node: first element, or NULL */
+    LLVMValueRef *temp;  /* per node: workspace, or NULL */
+    LLVMValueRef flat;   /* linear index inside a flat elementwise loop */
+    double **consts;     /* kernel-owned copies of constants (per node) */
+    cg_stats stats;
+    ir_err *err;
+} cg_lower;
+
+/* ---- per-op rules (lower.c holds the table) --------------------------------- */
+
+/* The element of v at multi-index idx (rank of v, i64 values). */
+typedef LLVMValueRef cg_gen_fn(cg_lower *L, ir_val v, LLVMValueRef *idx);
+/* Writes all of v into its buffer L->base[v]. */
+typedef sj_status cg_emit_fn(cg_lower *L, ir_val v);
+/* Bytes of workspace the op needs while it runs. */
+typedef size_t cg_temp_fn(const ir_graph *g, ir_val v);
+
+enum {
+    CG_INDEX_ONLY = 1, /* gen only moves or masks elements: cheap to repeat */
+    CG_REPLICATES = 2, /* reads an input element several times per output */
+    CG_CAN_FAIL = 4,   /* may return an error status at run time */
+    CG_IS_ALIAS = 8    /* output shares input 0's bytes (reshape) */
+};
+#define CG_ALL_INPUTS 0xffffffffu
+
+typedef struct cg_rule {
+    cg_gen_fn *gen;         /* NULL: the op always writes a buffer */
+    cg_emit_fn *emit;       /* NULL only for sources and aliases */
+    uint32_t elem_inputs;   /* bit i: input i is read element by element */
+    unsigned flags;
+    cg_temp_fn *temp;
+} cg_rule;
+
+#define OP(id, name, kind, arity, shape) extern const cg_rule cg_rule_##name;
+#include "ir/ops.def"
+
+const cg_rule *cg_rule_of(ir_op op);
+
+/* ---- shared emitters (emit.c) ----------------------------------------------- */
+
+LLVMValueRef cg_i64(cg_lower *L, int64_t v);
+LLVMValueRef cg_i32(cg_lower *L, int32_t v);
+LLVMValueRef cg_f64(cg_lower *L, double v);
+/* &p[off] for a double array. */
+LLVMValueRef cg_gep(cg_lower *L, LLVMValueRef p, LLVMValueRef off);
+LLVMValueRef cg_load(cg_lower *L, LLVMValueRef p, LLVMValueRef off);
+void cg_store(cg_lower *L, LLVMValueRef p, LLVMValueRef off, LLVMValueRef val);
+/* Row-major offset of idx in shape s. */
+LLVMValueRef cg_offset(cg_lower *L, const ir_shape *s, LLVMValueRef *idx);
+/* A stack slot in the entry block (promoted to a register by the optimiser). */
+LLVMValueRef cg_slot(cg_lower *L, LLVMTypeRef t, const char *name);
+
+/* A counted loop: for (i = 0; i < n; i++). */
+typedef struct cg_loop {
+    LLVMValueRef var, i;
+    LLVMBasicBlockRef head, exit;
+} cg_loop;
+void cg_loop_begin(cg_lower *L, cg_loop *lp, LLVMValueRef n);
+void cg_loop_end(cg_lower *L, cg_loop *lp);
+/* for i = lo .. n-1 (lo and n are i64 values). */
+void cg_loop_from(cg_lower *L, cg_loop *lp, LLVMValueRef lo, LLVMValueRef n);
+
+/* Nested loops over the first `rank` axes of s; idx receives the indices. */
+typedef struct cg_nest {
+    int rank;
+    cg_loop lp[IR_MAX_RANK];
+} cg_nest;
+void cg_nest_begin(cg_lower *L, cg_nest *nest, int rank, const int64_t *dims, LLVMValueRef *idx);
+void cg_nest_end(cg_lower *L, cg_nest *nest);
+
+/* Calls an external function, declared on first use with the given type. */
+LLVMValueRef cg_call(cg_lower *L, const char *name, LLVMTypeRef ret, int n,
+                     LLVMTypeRef *types, LLVMValueRef *args);
+/* Calls a pure libm-style double function (readnone, so it can be hoisted). */
+LLVMValueRef cg_math(cg_lower *L, const char *name, int n, LLVMValueRef *args);
+LLVMValueRef cg_intrinsic(cg_lower *L, const char *name, LLVMValueRef x);
+/* If cond: record (v, batch, extra, info) in the error header and return st. */
+void cg_fail_if(cg_lower *L, LLVMValueRef cond, sj_status st, ir_val v, LLVMValueRef batch,
+                LLVMValueRef extra, LLVMValueRef info);
+/* Zeroes n doubles at p. */
+void cg_zero(cg_lower *L, LLVMValueRef p, int64_t n);
+void cg_copy(cg_lower *L, LLVMValueRef dst, LLVMValueRef src, int64_t n);
+
+/* The element of v at idx: a load when v has a buffer, else its gen. */
+LLVMValueRef cg_read(cg_lower *L, ir_val v, LLVMValueRef *idx);
+/* Writes every element of u (read element by element) to dst, row-major. */
+void cg_fill(cg_lower *L, ir_val u, LLVMValueRef dst);
+/* Product of the first k dims of s. */
+int64_t cg_prod(const ir_shape *s, int k);
+
+/* Shared rule parts. */
+sj_status cg_emit_generated(cg_lower *L, ir_val v);
+
+/* Builds `i32 fname(ptr in, ptr out, ptr scratch)` from L->g and L->p into
+ * L->m; consts[v] is the kernel's copy of constant v's data. */
+sj_status cg_lower_graph(cg_lower *L, const char *fname, double **consts);
+
+/* ---- JIT (jit.c) ------------------------------------------------------------ */
+
+typedef struct cg_code cg_code;
+/* Creates a context and module set up for the JIT's target. */
+sj_status cg_jit_module(const char *name, LLVMContextRef *cx, LLVMModuleRef *m, void **tsc,
+                        ir_err *err);
+/* Verifies, optimises and compiles m (consumed, with tsc); returns the code
+ * handle, the address of `fname` and the optimised IR text. */
+sj_status cg_jit_compile(LLVMModuleRef m, void *tsc, const char *fname, int opt_level,
+                         cg_code **code, void **addr, char **ir_text, ir_err *err);
+/* Disposes of a module not handed to cg_jit_compile. */
+void cg_jit_discard(LLVMModuleRef m, void *tsc);
+void cg_code_free(cg_code *c);
+
+/* ---- special functions (special.c) ----------------------------------------- */
+
+double cg_lgamma(double x);
+
+#endif

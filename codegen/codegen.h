@@ -1,0 +1,56 @@
+/* The code generator: lowers a specialised graph (concrete shapes) to LLVM IR
+ * and compiles it with ORC LLJIT into one native kernel.
+ *
+ * A kernel is   int32_t k(const double *const *in, double *const *out,
+ *                         char *scratch)
+ * It returns 0, or an sj_status after writing an error record (value, batch,
+ * offending number) to the first CG_SCRATCH_HEADER bytes of scratch, which
+ * cg_kernel_run turns into a message naming the op.
+ *
+ * Outputs are left unchanged on failure: a value is computed straight into an
+ * output buffer only when no op that can fail comes after it in the graph;
+ * every other output is computed in scratch and copied out at the end.
+ *
+ * Only codegen/ includes llvm-c headers; this header does not. */
+#ifndef CG_CODEGEN_H
+#define CG_CODEGEN_H
+
+#include <stddef.h>
+
+#include "ir/graph.h"
+
+typedef struct cg_kernel cg_kernel;
+typedef struct cg_options { int opt_level; /* 2 or 3 */ } cg_options;
+
+/* Compiles specialised graph g (concrete shapes; outputs = g->output).
+ * Thread-safe: every compile has its own LLVM context and target machine,
+ * and the process-wide LLJIT accepts modules from several threads. */
+sj_status cg_compile(const ir_graph *g, const cg_options *opt, cg_kernel **out, ir_err *err);
+void cg_kernel_free(cg_kernel *k);
+/* Bytes of scratch memory one call needs (intermediates, planned once). */
+size_t cg_kernel_scratch_bytes(const cg_kernel *k);
+/* Runs the kernel. Thread-safe when each concurrent call has its own scratch
+ * (64-byte aligned, cg_kernel_scratch_bytes long). On failure returns the
+ * status with err naming the op and value (e.g. "cholesky (value %7): matrix
+ * [batch 0] is not positive definite"), and leaves outputs unchanged. */
+sj_status cg_kernel_run(const cg_kernel *k, const double *const *inputs, double *const *outputs,
+                        void *scratch, ir_err *err);
+/* The optimised LLVM IR text of the kernel (malloc'd via ir_malloc, free with ir_free). */
+char *cg_kernel_llvm_ir(const cg_kernel *k);
+/* Compile time of this kernel in seconds. */
+double cg_kernel_compile_seconds(const cg_kernel *k);
+
+/* What the lowering did, for tests and introspection. */
+typedef struct cg_stats {
+    int nloop;      /* loop nests that write a materialised value */
+    int nbuffer;    /* intermediate values given scratch memory */
+    int ninlined;   /* values computed inside their readers' loops */
+    int nlibcall;   /* ops lowered to BLAS/LAPACK calls */
+    int ninline_linalg; /* linear-algebra ops lowered to inline loops */
+} cg_stats;
+void cg_kernel_stats(const cg_kernel *k, cg_stats *out);
+
+/* Bytes at the start of scratch that hold a failing kernel's error record. */
+#define CG_SCRATCH_HEADER 64
+
+#endif

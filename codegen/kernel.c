@@ -1,0 +1,223 @@
+/* cg_kernel: compile (plan, lower, JIT), run (and turn a failing kernel's
+ * error record into a message), introspection, free. */
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "codegen/cg.h"
+#include "ir/alloc.h"
+
+typedef int32_t kernel_fn(const double *const *in, double *const *out, char *scratch);
+
+struct cg_kernel {
+    cg_code *code;
+    kernel_fn *fn;
+    size_t scratch;
+    char *ir_text;
+    double seconds;
+    cg_stats stats;
+    uint32_t nnode;
+    uint8_t *ops;       /* op of every node, for messages */
+    ir_shape *batch;    /* shape of every node's first operand: batch axes for messages */
+    double **consts;    /* per node: copies of constant data, or NULL */
+};
+
+static atomic_ulong next_kernel = 1;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void free_consts(cg_kernel *k)
+{
+    if (!k->consts)
+        return;
+    for (uint32_t v = 0; v < k->nnode; v++)
+        ir_free(k->consts[v]);
+    ir_free(k->consts);
+    k->consts = NULL;
+}
+
+void cg_kernel_free(cg_kernel *k)
+{
+    if (!k)
+        return;
+    cg_code_free(k->code);
+    free_consts(k);
+    ir_free(k->ops);
+    ir_free(k->batch);
+    ir_free(k->ir_text);
+    ir_free(k);
+}
+
+/* The specialised graph must have concrete shapes and BLAS-sized axes. */
+static sj_status check_graph(const ir_graph *g, ir_err *err)
+{
+    for (uint32_t v = 0; v < g->nnode; v++) {
+        const ir_shape *s = &g->node[v].shape;
+        if (!ir_shape_is_concrete(s))
+            return ir_fail(err, SJ_ERR_INVALID_ARGUMENT,
+                           "codegen: %s (value %%%u) has a symbolic shape; specialise first",
+                           ir_op_name(g->node[v].op), v);
+        for (int i = 0; i < s->rank; i++)
+            if (s->dim[i] > INT32_MAX)
+                return ir_fail(err, SJ_ERR_UNSUPPORTED,
+                               "codegen: %s (value %%%u): axis %d of size %" PRId64
+                               " is too large for BLAS", ir_op_name(g->node[v].op), v, i, s->dim[i]);
+    }
+    return SJ_OK;
+}
+
+static sj_status copy_consts(const ir_graph *g, const cg_plan *p, cg_kernel *k, ir_err *err)
+{
+    k->nnode = g->nnode;
+    k->consts = ir_calloc(g->nnode ? g->nnode : 1, sizeof *k->consts);
+    k->ops = ir_malloc(g->nnode ? g->nnode : 1);
+    k->batch = ir_malloc((g->nnode ? g->nnode : 1) * sizeof *k->batch);
+    if (!k->consts || !k->ops || !k->batch)
+        return ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
+    for (uint32_t v = 0; v < g->nnode; v++) {
+        const ir_node *n = &g->node[v];
+        k->ops[v] = (uint8_t)n->op;
+        k->batch[v] = n->ninput ? *ir_shape_of(g, n->input[0]) : n->shape;
+        size_t numel = ir_shape_numel(&n->shape);
+        if (n->op != IR_OP_CONST || !p->live[v] || numel == 0)
+            continue;
+        if (!(k->consts[v] = ir_malloc(numel * sizeof(double))))
+            return ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
+        memcpy(k->consts[v], n->data, numel * sizeof(double));
+    }
+    return SJ_OK;
+}
+
+static sj_status lower_and_jit(const ir_graph *g, const cg_plan *p, int opt, cg_kernel *k,
+                               ir_err *err)
+{
+    char name[48];
+    snprintf(name, sizeof name, "sj_kernel_%lu", atomic_fetch_add(&next_kernel, 1));
+    cg_lower L = {.g = g, .p = p, .err = err};
+    void *tsc = NULL;
+    sj_status st = cg_jit_module(name, &L.cx, &L.m, &tsc, err);
+    if (st != SJ_OK)
+        return st;
+    L.base = ir_calloc(g->nnode ? g->nnode : 1, sizeof *L.base);
+    L.temp = ir_calloc(g->nnode ? g->nnode : 1, sizeof *L.temp);
+    if (!L.base || !L.temp)
+        st = ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
+    if (st == SJ_OK)
+        st = cg_lower_graph(&L, name, k->consts);
+    ir_free(L.base);
+    ir_free(L.temp);
+    if (st != SJ_OK) {
+        cg_jit_discard(L.m, tsc);
+        return st;
+    }
+    void *addr = NULL;
+    st = cg_jit_compile(L.m, tsc, name, opt, &k->code, &addr, &k->ir_text, err);
+    if (st != SJ_OK)
+        return st;
+    k->fn = (kernel_fn *)(uintptr_t)addr;
+    k->stats = L.stats;
+    k->stats.nbuffer = p->nbuffer;
+    k->stats.ninlined = p->ninlined;
+    return SJ_OK;
+}
+
+sj_status cg_compile(const ir_graph *g, const cg_options *opt, cg_kernel **out, ir_err *err)
+{
+    if (!g || !out)
+        return ir_fail(err, SJ_ERR_INVALID_ARGUMENT, "cg_compile: %s is NULL", g ? "out" : "graph");
+    *out = NULL;
+    double t0 = now();
+    sj_status st = check_graph(g, err);
+    if (st != SJ_OK)
+        return st;
+    cg_kernel *k = ir_calloc(1, sizeof *k);
+    if (!k)
+        return ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
+    cg_plan p;
+    st = cg_plan_fill(g, &p, err);
+    if (st != SJ_OK) {
+        ir_free(k);
+        return st;
+    }
+    st = copy_consts(g, &p, k, err);
+    if (st == SJ_OK)
+        st = lower_and_jit(g, &p, opt && opt->opt_level >= 3 ? 3 : 2, k, err);
+    k->scratch = p.scratch;
+    cg_plan_free(&p);
+    if (st != SJ_OK) {
+        cg_kernel_free(k);
+        return st;
+    }
+    k->seconds = now() - t0;
+    *out = k;
+    return SJ_OK;
+}
+
+size_t cg_kernel_scratch_bytes(const cg_kernel *k) { return k->scratch; }
+double cg_kernel_compile_seconds(const cg_kernel *k) { return k->seconds; }
+void cg_kernel_stats(const cg_kernel *k, cg_stats *out) { *out = k->stats; }
+char *cg_kernel_llvm_ir(const cg_kernel *k) { return ir_strdup(k->ir_text); }
+
+/* "[batch i, j]": the multi-index of batch item b over the axes of s before
+ * its last two (as ir/eval words it). */
+static const char *batch_str(const ir_shape *s, int64_t b, char *buf, size_t size)
+{
+    int nb = s->rank >= 2 ? s->rank - 2 : 0;
+    int64_t idx[IR_MAX_RANK] = {0};
+    for (int i = nb - 1; i >= 0; i--) {
+        idx[i] = s->dim[i] ? b % s->dim[i] : 0;
+        b = s->dim[i] ? b / s->dim[i] : 0;
+    }
+    size_t used = (size_t)snprintf(buf, size, "[batch ");
+    for (int i = 0; i < (nb ? nb : 1) && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%" PRId64, i ? ", " : "", idx[i]);
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
+    return buf;
+}
+
+/* The message of a failing kernel, from the record at the start of scratch:
+ * value, batch item (or index position), offending number, LAPACK-style info. */
+static sj_status explain(const cg_kernel *k, sj_status st, const void *scratch, ir_err *err)
+{
+    int64_t rec[4];
+    memcpy(rec, scratch, sizeof rec);
+    double extra;
+    memcpy(&extra, &rec[2], sizeof extra);
+    uint32_t v = (uint32_t)rec[0];
+    if (v >= k->nnode)
+        return ir_fail(err, SJ_ERR_INTERNAL, "kernel failed with a bad error record");
+    const char *op = ir_op_name((ir_op)k->ops[v]);
+    char b[96];
+    batch_str(&k->batch[v], rec[1], b, sizeof b);
+    switch (st) {
+    case SJ_ERR_NOT_POSITIVE_DEFINITE:
+        return ir_fail(err, st, "%s (value %%%u): matrix %s is not positive definite "
+                       "(leading minor %" PRId64 ")", op, v, b, rec[3]);
+    case SJ_ERR_SINGULAR:
+        return ir_fail(err, st, "%s (value %%%u): matrix %s is singular (zero pivot at row %"
+                       PRId64 ")", op, v, b, rec[3] - 1);
+    case SJ_ERR_DOMAIN:
+        return ir_fail(err, st, "%s (value %%%u): index at position %" PRId64 " is %.17g, not "
+                       "an integer in 0..%" PRId64, op, v, rec[1], extra, rec[3] - 1);
+    default:
+        return ir_fail(err, st, "%s (value %%%u): LAPACK rejected argument %" PRId64 " %s", op,
+                       v, -rec[3], b);
+    }
+}
+
+sj_status cg_kernel_run(const cg_kernel *k, const double *const *inputs, double *const *outputs,
+                        void *scratch, ir_err *err)
+{
+    int32_t st = k->fn(inputs, outputs, scratch);
+    if (st == 0)
+        return SJ_OK;
+    return explain(k, (sj_status)st, scratch, err);
+}
