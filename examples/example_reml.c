@@ -3,11 +3,12 @@
  *     V = Z G Zᵀ + s2·I,   Z one-hot from group codes,  G = diag(exp(2θ)),
  *     f = logdet(V) + yᵀ V⁻¹ y,
  *
- * with symbolic sizes n (rows) and q (groups), specialises it to the bundled
- * 12-row, 3-group data and prints f. */
+ * with symbolic sizes n (rows) and q (groups), compiles it to native code for
+ * the bundled 12-row, 3-group data, and prints the graph and f. */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "example_model.h"
 #include "statjit.h"
 
 #define CHECK(call)                                                                     \
@@ -19,26 +20,6 @@
             return 1;                                                                   \
         }                                                                               \
     } while (0)
-
-/* f(codes, theta, s2, y) as a graph; returns the output value. */
-static sj_value build(sj_graph *g)
-{
-    const char *n[] = {"n"}, *q[] = {"q"};
-    sj_value codes = sj_input(g, "codes", 1, n);
-    sj_value theta = sj_input(g, "theta", 1, q);
-    sj_value s2 = sj_input(g, "s2", 0, NULL);
-    sj_value y = sj_input(g, "y", 1, n);
-
-    sj_value z = sj_one_hot(g, codes, "q");
-    sj_value gdiag = sj_diag_embed(g, sj_exp(g, sj_mul(g, sj_scalar(g, 2.0), theta)));
-    sj_value zgzt = sj_matmul(g, sj_matmul(g, z, gdiag), sj_mT(g, z));
-    sj_value v = sj_add(g, zgzt, sj_mul(g, s2, sj_eye(g, "n")));
-
-    sj_value l = sj_cholesky(g, v);
-    sj_value alpha = sj_cholesky_solve(g, l, y);
-    sj_value quad = sj_sum_all(g, sj_mul(g, y, alpha));
-    return sj_add(g, sj_logdet(g, v), quad);
-}
 
 int main(void)
 {
@@ -52,7 +33,7 @@ int main(void)
         return 1;
     sj_graph *g = NULL;
     CHECK(sj_graph_create(ctx, &g));
-    sj_value f = build(g);
+    sj_value f = example_model(g);
     CHECK(sj_graph_status(g));
 
     sj_fn *fn = NULL;
@@ -61,12 +42,12 @@ int main(void)
     int64_t dn[1] = {12}, dq[1] = {3};
     const int64_t *dims[4] = {dn, dq, NULL, dn};
     sj_compiled *c = NULL;
-    CHECK(sj_fn_specialize(fn, 4, ranks, dims, &c));
+    CHECK(sj_fn_compile(fn, 4, ranks, dims, &c)); /* native code through LLVM */
 
     const double *in[4] = {codes, theta, &s2, y};
     double value = 0;
     double *out[1] = {&value};
-    CHECK(sj_compiled_eval(c, in, out));
+    CHECK(sj_compiled_call(c, in, out));
 
     char *text = sj_graph_print(g);
     if (text)

@@ -5,6 +5,7 @@
 
 #include "frontend/handles.h"
 #include "ir/alloc.h"
+#include "runtime/cache.h"
 
 sj_status sj_ctx_create(sj_ctx **out)
 {
@@ -14,7 +15,9 @@ sj_status sj_ctx_create(sj_ctx **out)
     sj_ctx *ctx = ir_calloc(1, sizeof *ctx);
     if (!ctx)
         return SJ_ERR_OUT_OF_MEMORY;
-    if (pthread_mutex_init(&ctx->lock, NULL) != 0) {
+    ctx->cache = rt_cache_new();
+    if (!ctx->cache || pthread_mutex_init(&ctx->lock, NULL) != 0) {
+        rt_cache_free(ctx->cache);
         ir_free(ctx);
         return SJ_ERR_OUT_OF_MEMORY;
     }
@@ -27,6 +30,7 @@ void sj_ctx_free(sj_ctx *ctx)
 {
     if (!fe_ctx_valid(ctx))
         return;
+    rt_cache_free(ctx->cache); /* drops its compiled functions while ctx is valid */
     ctx->magic = FE_MAGIC_DEAD;
     pthread_mutex_destroy(&ctx->lock);
     ir_free(ctx);

@@ -18,10 +18,13 @@ enum {
     FE_MAGIC_DEAD = 0x44454144   /* set on free, to catch some use-after-free */
 };
 
+struct rt_cache;
+
 struct sj_ctx {
     uint32_t magic;
     pthread_mutex_t lock; /* guards msg */
     char msg[IR_ERR_MSG];
+    struct rt_cache *cache; /* compile cache (runtime/cache.c), owned */
 };
 
 struct sj_graph {

@@ -225,6 +225,138 @@ char *sj_compiled_print(const sj_compiled *c);
 sj_status sj_compiled_eval(sj_compiled *c, const double *const *inputs,
                            double *const *outputs);
 
+/* ---- compiling and calling ------------------------------------------------- */
+
+/*
+ * Native code.  sj_fn_compile specialises fn to concrete input shapes and
+ * compiles it with LLVM; the result is kept in the context's compile cache,
+ * keyed by (function, input shapes, options).  The function part of the key
+ * is a fingerprint of fn's graph, checked against a full copy of it, so two
+ * sj_fn made from identical graphs share their compiled code and a hash
+ * collision can never return another function's code.  A cache hit costs a
+ * hash of the shapes, a lookup under a mutex and a reference increment.
+ *
+ * Ownership: compiled functions are reference counted.  sj_fn_compile
+ * returns a new reference (to the object the cache holds, on a hit: two
+ * compiles of the same key return the same pointer); the caller owns it and
+ * releases it with sj_compiled_free.  The cache keeps its own reference until
+ * sj_ctx_free.  Release every reference, and free every sj_fn, before
+ * sj_ctx_free.  A compiled function does not refer to the sj_fn it came from.
+ *
+ * Threads: sj_fn_compile, sj_fn_call and sj_compiled_call may be called from
+ * several threads at once, on the same or different functions of one
+ * context.  Two threads compiling the same key make one entry: the second
+ * waits for the first.  Each concurrent call gets its own scratch memory.
+ *
+ * Memory: the space for intermediates is planned once per specialisation.
+ * Scratch buffers are reused through a per-function free list, so a
+ * steady-state call allocates nothing (a buffer is allocated only when every
+ * existing one is in use by another thread).
+ *
+ * Errors: a kernel failure (a matrix that is not positive definite, a
+ * singular solve, a gather index out of range) returns its status with a
+ * message naming the op; the call's outputs are then left unchanged.
+ *
+ * Options: code is optimised at LLVM's O2, or O3 when the environment
+ * variable SJ_OPT_LEVEL=3 is set when the context is created; the level is
+ * part of the cache key.
+ *
+ * Introspection: set SJ_DUMP=graph, SJ_DUMP=llvm or SJ_DUMP=graph,llvm (or
+ * all) to print the specialised graph and/or the generated LLVM IR to stderr
+ * on every compile (cache misses only); sj_compiled_print and
+ * sj_compiled_llvm_ir return them as strings.
+ */
+
+/* Specialises fn to the input shapes (as in sj_fn_specialize) and compiles
+ * it, through the cache.  *out is a new reference: release it with
+ * sj_compiled_free.  Shape errors are reported as by sj_fn_specialize. */
+sj_status sj_fn_compile(sj_fn *fn, int ninput, const int *ranks,
+                        const int64_t *const *dims, sj_compiled **out);
+
+/* Runs the native code of c: inputs[i] holds input i, outputs[k] has room
+ * for output k (sizes from sj_compiled_output_size).  Allocates nothing in
+ * steady state.  On failure the outputs are left unchanged.  c must come
+ * from sj_fn_compile (sj_fn_specialize results have no native code and give
+ * SJ_ERR_INVALID_ARGUMENT; use sj_compiled_eval for them). */
+sj_status sj_compiled_call(sj_compiled *c, const double *const *inputs,
+                           double *const *outputs);
+
+/* sj_fn_compile (a cache hit after the first call with these shapes) then
+ * sj_compiled_call, releasing the reference afterwards. */
+sj_status sj_fn_call(sj_fn *fn, int ninput, const int *ranks,
+                     const int64_t *const *dims, const double *const *inputs,
+                     double *const *outputs);
+
+/* The LLVM IR generated for c, as text; free with sj_string_free.  NULL (and
+ * a message in the ctx) for a function without native code. */
+char *sj_compiled_llvm_ir(const sj_compiled *c);
+
+/* Reads one of the context's counters:
+ *   "compiles"         native compiles done (cache misses that succeeded),
+ *   "cache_hits"       sj_fn_compile / sj_fn_call lookups served from cache,
+ *   "compile_seconds"  wall time spent in those compiles (specialisation and
+ *                      code generation), in seconds,
+ *   "cache_entries"    compiled functions the cache holds.
+ * Any other name gives SJ_ERR_UNKNOWN_NAME. */
+sj_status sj_ctx_counter(const sj_ctx *ctx, const char *name, double *value);
+
+/* ---- transforms ------------------------------------------------------------- */
+
+/* Each transform takes a function and returns a new one (free it with
+ * sj_fn_free; fn may be freed first) that can be specialised, compiled,
+ * called and transformed again, to any depth: sj_grad of an sj_grad is the
+ * Hessian's rows, sj_jvp of an sj_grad a Hessian-vector product, and so on.
+ * Derivatives are taken when the function is specialised, on the concrete
+ * graph, and the result is cleaned of dead and duplicated nodes.
+ *
+ * Inputs to differentiate are given as positions (wrt[0..nwrt-1], distinct;
+ * nwrt = 0 with wrt NULL means every input in order); sj_fn_input_indices
+ * turns names into positions.  Errors: an unknown position or a repeated one
+ * is SJ_ERR_INVALID_ARGUMENT, an output that is not a scalar where one is
+ * needed (grad, value_and_grad, hvp, hessian) is SJ_ERR_SHAPE naming its
+ * shape, a Jacobian with more than SJ_MAX_RANK axes is SJ_ERR_SHAPE.
+ *
+ * New inputs get names: "tangent:<input name>" for tangents and
+ * "cotangent:<k>" for the cotangent of output k; if the name is taken a
+ * suffix ".2", ".3", ... makes it unique.  Their declared shapes are those of
+ * the input (output) they belong to, and at specialisation they must have
+ * exactly its concrete shape.
+ *
+ * Conventions at non-differentiable points and for symmetric matrices are in
+ * docs/autodiff.md (abs'(0) = 0; ties of max/min share the derivative;
+ * cholesky and logdet take symmetric perturbations). */
+
+/* Positions of the inputs called names[0..n-1] (SJ_ERR_UNKNOWN_NAME for a
+ * name that is not an input). */
+sj_status sj_fn_input_indices(const sj_fn *fn, int n, const char *const *names, int *indices);
+
+/* Forward mode.  Inputs: fn's inputs, then one tangent per wrt input.
+ * Outputs: fn's outputs, then each output's tangent (same shapes). */
+sj_status sj_jvp(sj_fn *fn, int nwrt, const int *wrt, sj_fn **out);
+/* Reverse mode.  Inputs: fn's inputs, then one cotangent per output of fn.
+ * Outputs: the cotangent of each wrt input (its shape). */
+sj_status sj_vjp(sj_fn *fn, int nwrt, const int *wrt, sj_fn **out);
+/* Gradient of the scalar output `output`.  Inputs: fn's.  Outputs: the
+ * derivative with respect to each wrt input (its shape). */
+sj_status sj_grad(sj_fn *fn, int output, int nwrt, const int *wrt, sj_fn **out);
+/* As sj_grad, with the value of the output first: outputs value, gradients. */
+sj_status sj_value_and_grad(sj_fn *fn, int output, int nwrt, const int *wrt, sj_fn **out);
+/* Hessian-vector product of the scalar output `output` (forward over
+ * reverse).  Inputs: fn's, then one vector per wrt input (named
+ * "tangent:<name>", its shape).  Outputs: per wrt input u, Σ_w ∂²f/∂u∂w · v_w
+ * (u's shape). */
+sj_status sj_hvp(sj_fn *fn, int output, int nwrt, const int *wrt, sj_fn **out);
+/* Jacobians of output `output`, by forward (one sweep per input element) or
+ * reverse mode (one sweep per output element).  Inputs: fn's.  Outputs: per
+ * wrt input w, d output / d w of shape shape(output) ++ shape(w) (JAX's
+ * layout). */
+sj_status sj_jacfwd(sj_fn *fn, int output, int nwrt, const int *wrt, sj_fn **out);
+sj_status sj_jacrev(sj_fn *fn, int output, int nwrt, const int *wrt, sj_fn **out);
+/* Hessian of the scalar output `output` (jacfwd of the gradient).  Inputs:
+ * fn's.  Outputs: for each pair (u, w) of wrt inputs, u-major, the block
+ * ∂²f/∂u∂w of shape shape(u) ++ shape(w). */
+sj_status sj_hessian(sj_fn *fn, int output, int nwrt, const int *wrt, sj_fn **out);
+
 #ifdef __cplusplus
 }
 #endif

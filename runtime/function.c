@@ -6,6 +6,8 @@
 #include "ir/alloc.h"
 #include "ir/eval.h"
 #include "ir/print.h"
+#include "codegen/codegen.h"
+#include "runtime/fingerprint.h"
 #include "runtime/handles.h"
 #include "runtime/materialize.h"
 
@@ -59,6 +61,8 @@ sj_status sj_fn_create(sj_graph *g, int noutput, const sj_value *outputs, sj_fn 
     fn->magic = FE_MAGIC_FN;
     fn->ctx = ctx;
     fn->ir = copy;
+    fn->fingerprint = rt_fn_fingerprint(fn);
+    atomic_init(&fn->rec, NULL);
     *out = fn;
     return SJ_OK;
 }
@@ -68,12 +72,13 @@ void sj_fn_free(sj_fn *fn)
     if (!rt_fn_valid(fn))
         return;
     fn->magic = FE_MAGIC_DEAD;
+    rt_fn_free_xforms(fn);
     ir_graph_free(fn->ir);
     ir_free(fn);
 }
 
-int sj_fn_ninput(const sj_fn *fn) { return rt_fn_valid(fn) ? (int)fn->ir->ninput : -1; }
-int sj_fn_noutput(const sj_fn *fn) { return rt_fn_valid(fn) ? (int)fn->ir->noutput : -1; }
+int sj_fn_ninput(const sj_fn *fn) { return rt_fn_valid(fn) ? (int)rt_fn_sig(fn)->ninput : -1; }
+int sj_fn_noutput(const sj_fn *fn) { return rt_fn_valid(fn) ? (int)rt_fn_sig(fn)->noutput : -1; }
 
 sj_status sj_fn_input_index(const sj_fn *fn, const char *name, int *index)
 {
@@ -82,7 +87,7 @@ sj_status sj_fn_input_index(const sj_fn *fn, const char *name, int *index)
     if (!name || !index)
         return fe_ctx_failf(fn->ctx, SJ_ERR_INVALID_ARGUMENT,
                             "sj_fn_input_index: %s is NULL", name ? "index" : "name");
-    int i = ir_graph_find_input(fn->ir, name);
+    int i = ir_graph_find_input(rt_fn_sig(fn), name);
     if (i < 0)
         return fe_ctx_failf(fn->ctx, SJ_ERR_UNKNOWN_NAME,
                             "sj_fn_input_index: no input is called \"%s\"", name);
@@ -94,10 +99,10 @@ sj_status sj_fn_input_rank(const sj_fn *fn, int i, int *rank)
 {
     if (!rt_fn_valid(fn))
         return SJ_ERR_INVALID_ARGUMENT;
-    if (!rank || i < 0 || (uint32_t)i >= fn->ir->ninput)
+    if (!rank || i < 0 || (uint32_t)i >= rt_fn_sig(fn)->ninput)
         return fe_ctx_failf(fn->ctx, SJ_ERR_INVALID_ARGUMENT,
                             "sj_fn_input_rank: %s", rank ? "input index out of range" : "rank is NULL");
-    *rank = ir_shape_of(fn->ir, fn->ir->input[i])->rank;
+    *rank = ir_shape_of(rt_fn_sig(fn), rt_fn_sig(fn)->input[i])->rank;
     return SJ_OK;
 }
 
@@ -110,22 +115,52 @@ sj_status sj_fn_specialize(sj_fn *fn, int ninput, const int *ranks, const int64_
     if (!out)
         return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT, "sj_fn_specialize: out is NULL");
     *out = NULL;
-    if (ninput != (int)fn->ir->ninput)
-        return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT,
-                            "sj_fn_specialize: the function has %u inputs, given %d", fn->ir->ninput,
-                            ninput);
-    if (ninput && (!ranks || !dims))
-        return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT, "sj_fn_specialize: %s is NULL",
-                            ranks ? "dims" : "ranks");
-    ir_shape *shapes = ir_calloc((size_t)(ninput ? ninput : 1), sizeof *shapes);
-    if (!shapes)
+    ir_shape small[RT_SMALL_NINPUT];
+    ir_shape *shapes = NULL;
+    sj_status st = rt_shapes_from(fn, ninput, ranks, dims, small, &shapes, "sj_fn_specialize");
+    if (st != SJ_OK)
+        return st;
+    ir_err err = {0};
+    ir_graph *spec = NULL;
+    st = rt_fn_materialize(fn, shapes, &spec, &err);
+    if (shapes != small)
+        ir_free(shapes);
+    if (st != SJ_OK)
+        return fe_ctx_failf(ctx, st, "sj_fn_specialize: %s", err.msg);
+    sj_compiled *c = rt_compiled_new(ctx, spec, NULL);
+    if (!c) {
+        ir_graph_free(spec);
         return fe_ctx_failf(ctx, SJ_ERR_OUT_OF_MEMORY, "sj_fn_specialize: out of memory");
+    }
+    *out = c;
+    return SJ_OK;
+}
+
+sj_status rt_shapes_from(const sj_fn *fn, int ninput, const int *ranks,
+                         const int64_t *const *dims, ir_shape *small, ir_shape **out,
+                         const char *who)
+{
+    sj_ctx *ctx = fn->ctx;
+    *out = NULL;
+    if (ninput != (int)rt_fn_sig(fn)->ninput)
+        return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT, "%s: the function has %u inputs, given %d",
+                            who, rt_fn_sig(fn)->ninput, ninput);
+    if (ninput && (!ranks || !dims))
+        return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT, "%s: %s is NULL", who,
+                            ranks ? "dims" : "ranks");
+    ir_shape *shapes = small;
+    if (ninput > RT_SMALL_NINPUT) {
+        shapes = ir_calloc((size_t)ninput, sizeof *shapes);
+        if (!shapes)
+            return fe_ctx_failf(ctx, SJ_ERR_OUT_OF_MEMORY, "%s: out of memory", who);
+    }
     for (int i = 0; i < ninput; i++) {
-        const char *name = fn->ir->input_name[i];
+        const char *name = rt_fn_sig(fn)->input_name[i];
         if (ranks[i] < 0 || ranks[i] > IR_MAX_RANK || (ranks[i] && !dims[i])) {
-            ir_free(shapes);
-            return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT,
-                                "sj_fn_specialize: input \"%s\": rank %d %s", name, ranks[i],
+            if (shapes != small)
+                ir_free(shapes);
+            return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT, "%s: input \"%s\": rank %d %s", who,
+                                name, ranks[i],
                                 ranks[i] < 0 || ranks[i] > IR_MAX_RANK ? "is out of range"
                                                                        : "with NULL dims");
         }
@@ -133,29 +168,45 @@ sj_status sj_fn_specialize(sj_fn *fn, int ninput, const int *ranks, const int64_
         for (int k = 0; k < ranks[i]; k++)
             shapes[i].dim[k] = dims[i][k];
     }
-    ir_err err = {0};
-    ir_graph *spec = NULL;
-    sj_status st = rt_fn_materialize(fn, shapes, &spec, &err);
-    ir_free(shapes);
-    if (st != SJ_OK)
-        return fe_ctx_failf(ctx, st, "sj_fn_specialize: %s", err.msg);
+    *out = shapes;
+    return SJ_OK;
+}
+
+sj_compiled *rt_compiled_new(sj_ctx *ctx, ir_graph *spec, struct cg_kernel *kernel)
+{
     sj_compiled *c = ir_calloc(1, sizeof *c);
-    if (!c) {
-        ir_graph_free(spec);
-        return fe_ctx_failf(ctx, SJ_ERR_OUT_OF_MEMORY, "sj_fn_specialize: out of memory");
+    if (!c)
+        return NULL;
+    if (pthread_mutex_init(&c->pool_lock, NULL) != 0) {
+        ir_free(c);
+        return NULL;
     }
     c->magic = FE_MAGIC_COMPILED;
     c->ctx = ctx;
     c->ir = spec;
-    *out = c;
-    return SJ_OK;
+    atomic_init(&c->refs, 1);
+    c->kernel = kernel;
+    c->scratch_bytes = kernel ? cg_kernel_scratch_bytes(kernel) : 0;
+    atomic_init(&c->hot, NULL);
+    c->pool = NULL;
+    return c;
+}
+
+void rt_compiled_retain(sj_compiled *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
 void sj_compiled_free(sj_compiled *c)
 {
     if (!rt_compiled_valid(c))
         return;
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+        return;
     c->magic = FE_MAGIC_DEAD;
+    rt_scratch_release_all(c);
+    pthread_mutex_destroy(&c->pool_lock);
+    cg_kernel_free(c->kernel);
     ir_graph_free(c->ir);
     ir_free(c);
 }

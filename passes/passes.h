@@ -1,0 +1,49 @@
+/* The graph passes the runtime calls.  Every pass reads a specialised graph
+ * (concrete shapes) and builds a new one by copying; the input graph is never
+ * changed.  Derivative passes are generic walkers over the rule tables of
+ * passes/ad.h (see docs/autodiff.md). */
+#ifndef PASS_PASSES_H
+#define PASS_PASSES_H
+
+#include "ir/graph.h"
+
+/* Forward mode.  Adds one input per wrt[j] (named names[j], of that input's
+ * shape) holding its tangent; outputs are g's outputs followed by their
+ * tangents (only the tangents if tangents_only).  wrt holds distinct input
+ * positions. */
+sj_status pass_jvp(const ir_graph *g, int nwrt, const int *wrt, const char *const *names,
+                   int tangents_only, ir_graph **out, ir_err *err);
+
+/* Reverse mode.  Adds one input per output k (named names[k], of output k's
+ * shape) holding its cotangent; the outputs are the cotangents of the inputs
+ * wrt[0..nwrt-1]. */
+sj_status pass_vjp(const ir_graph *g, int nwrt, const int *wrt, const char *const *names,
+                   ir_graph **out, ir_err *err);
+
+/* Gradient of the one-element output `output`: outputs its value first if
+ * with_value, then d output / d input wrt[j] for each j (input shapes). */
+sj_status pass_grad(const ir_graph *g, int output, int nwrt, const int *wrt, int with_value,
+                    ir_graph **out, ir_err *err);
+
+/* Jacobians d output_k / d input_w of shape shape(output_k) ++ shape(input_w),
+ * for output k = `output` (or every output, in order, when output < 0) and
+ * each w in wrt: the outputs are ordered k-major.  jacfwd runs one forward
+ * sweep per input element, jacrev one reverse sweep per output element. */
+sj_status pass_jacfwd(const ir_graph *g, int output, int nwrt, const int *wrt, ir_graph **out,
+                      ir_err *err);
+sj_status pass_jacrev(const ir_graph *g, int output, int nwrt, const int *wrt, ir_graph **out,
+                      ir_err *err);
+
+/* Clean-up passes (XLA style: status plus whether the graph changed; *g is
+ * replaced by the new graph when it changed). */
+/* Dead code: keeps the nodes outputs depend on, and every input. */
+sj_status pass_dce(ir_graph **g, int *changed, ir_err *err);
+/* Common subexpressions: merges nodes with equal op, inputs, attributes,
+ * shape and constant data. */
+sj_status pass_cse(ir_graph **g, int *changed, ir_err *err);
+
+/* The clean-up pipeline (passes/pipeline.c): DCE and CSE until neither
+ * changes the graph. */
+sj_status pass_cleanup(ir_graph **g, ir_err *err);
+
+#endif

@@ -1,0 +1,38 @@
+/* Pending transforms of an sj_fn (grad, jvp, ...).  A transformed function
+ * keeps its base graph and a chain of steps; rt_fn_materialize applies the
+ * chain to the specialised base graph.  The signature of every step's result
+ * (input names, declared shapes, output shapes) is computed when the
+ * transform is made, so the function can be queried and transformed again
+ * before any shape is known.  Internal. */
+#ifndef RT_TRANSFORM_H
+#define RT_TRANSFORM_H
+
+#include "runtime/handles.h"
+
+typedef enum rt_xform_kind {
+    RT_XF_JVP,    /* flag: only the tangents are outputs */
+    RT_XF_VJP,
+    RT_XF_GRAD,   /* flag: the value first */
+    RT_XF_JACFWD, /* output < 0: every output */
+    RT_XF_JACREV
+} rt_xform_kind;
+
+/* One step: applies to a function of ninner inputs and makes one of
+ * ninner + nname inputs (the new ones named name[]). */
+typedef struct rt_xform {
+    rt_xform_kind kind;
+    int output;
+    int flag;
+    int nwrt;
+    int *wrt;
+    int nname;
+    char **name;
+    uint32_t ninner;
+} rt_xform;
+
+/* Applies step x to the concrete graph g (which has x->ninner inputs); the
+ * result's added inputs are checked against shapes[ninner..]. */
+sj_status rt_xform_apply(const rt_xform *x, const ir_graph *g, const ir_shape *shapes,
+                         ir_graph **out, ir_err *err);
+
+#endif
