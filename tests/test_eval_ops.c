@@ -24,11 +24,6 @@
 #define SENTINEL 12345.0
 #define NOUT_MAX 4
 
-typedef struct env {
-    sj_ctx *ctx;
-    sj_graph *g;
-} env;
-
 typedef struct arr {
     int rank;
     int64_t dim[SJ_MAX_RANK];
@@ -39,24 +34,6 @@ typedef struct shp {
     int rank;
     int64_t dim[SJ_MAX_RANK];
 } shp;
-
-static int setup(void **state)
-{
-    env *e = calloc(1, sizeof *e);
-    if (!e || sj_ctx_create(&e->ctx) != SJ_OK || sj_graph_create(e->ctx, &e->g) != SJ_OK)
-        return -1;
-    *state = e;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    env *e = *state;
-    sj_graph_free(e->g);
-    sj_ctx_free(e->ctx);
-    free(e);
-    return 0;
-}
 
 /* An input of the given rank whose sizes come at specialisation. */
 static sj_value in_any(sj_graph *g, const char *name, int rank)
@@ -81,7 +58,7 @@ static size_t numel(const shp *s)
 /* Specialises the graph's function with outputs outs to the inputs' shapes,
  * checks each output's shape against want[k], fills res[k] with SENTINEL and
  * evaluates.  Returns the status of sj_compiled_eval. */
-static sj_status run_n(env *e, int nout, const sj_value *outs, int nin, const arr *in,
+static sj_status run_n(test_graph *e, int nout, const sj_value *outs, int nin, const arr *in,
                        const shp *want, double *const *res)
 {
     assert_ok(sj_graph_status(e->g), e->ctx);
@@ -114,13 +91,13 @@ static sj_status run_n(env *e, int nout, const sj_value *outs, int nin, const ar
     return st;
 }
 
-static sj_status run1(env *e, sj_value out, int nin, const arr *in, shp want, double *res)
+static sj_status run1(test_graph *e, sj_value out, int nin, const arr *in, shp want, double *res)
 {
     return run_n(e, 1, &out, nin, in, &want, &res);
 }
 
 /* run1 that must succeed and match want_values with the given tolerances. */
-static void check1(env *e, sj_value out, int nin, const arr *in, shp want,
+static void check1(test_graph *e, sj_value out, int nin, const arr *in, shp want,
                    const double *want_values, double rtol, double atol)
 {
     size_t n = numel(&want);
@@ -141,7 +118,7 @@ static void assert_all_sentinel(const double *x, size_t n)
 
 static void test_sources(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     const char *n[] = {"n"};
     sj_value x = sj_input(g, "x", 1, n);
@@ -162,7 +139,7 @@ static void test_sources(void **state)
 /* eye of size 0 and 1 (edge shapes); exact. */
 static void test_eye_edges(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_value v = in_any(e->g, "v", 1);
     sj_value outs[2] = {sj_eye(e->g, "1"), sj_mul(e->g, sj_eye(e->g, "0"), sj_scalar(e->g, 2))};
     (void)v;
@@ -177,7 +154,7 @@ static void test_eye_edges(void **state)
 /* One libm call each: 1e-15 relative (constants from mpmath, 40 digits). */
 static void test_unary_basic(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 1);
     static const double xv[4] = {1, 2, 0.5, 1e-10};
@@ -198,7 +175,7 @@ static void test_unary_basic(void **state)
 /* log1p/expm1 keep the small-x digits; neg/square/recip/abs/sign exact. */
 static void test_unary_more(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 1);
     static const double xv[5] = {1e-10, -2, 0, 0.5, -0.0};
@@ -218,7 +195,7 @@ static void test_unary_more(void **state)
 
 static void test_recip_abs_sign(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 1);
     static const double xv[5] = {-4, 0, 0.5, NAN, -0.0};
@@ -236,7 +213,7 @@ static void test_recip_abs_sign(void **state)
 /* logistic is stable in both tails: no overflow, no 0/0, small tail kept. */
 static void test_logistic(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_value x = in_any(e->g, "x", 1);
     static const double xv[6] = {0, 2, -30, 40, -1000, 1000};
     static const double want[6] = {0.5, 0.8807970779778824, 9.357622968839299e-14, 1.0, 0.0, 1.0};
@@ -250,7 +227,7 @@ static void test_logistic(void **state)
  * polygamma(2, 1) = -2ζ(3), polygamma(3, 1) = π⁴/15). */
 static void test_lgamma(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 1);
     static const double xv[3] = {0.5, 10, 3.5};
@@ -260,7 +237,7 @@ static void test_lgamma(void **state)
 
 static void test_digamma(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_value x = in_any(e->g, "x", 1);
     static const double xv[10] = {1, 0.5, 100, 1e-8, 1e10, -0.5, -2.5, -99999.7, -0.001, 1.4616321449683622};
     static const double want[10] = {-0.5772156649015329, -1.9635100260214235, 4.600161852738087,
@@ -273,7 +250,7 @@ static void test_digamma(void **state)
 
 static void test_digamma_poles(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_value x = in_any(e->g, "x", 1);
     static const double xv[6] = {0, -1, -7, NAN, -INFINITY, INFINITY};
     /* convention: NaN at the poles and -inf, +inf at +inf */
@@ -283,7 +260,7 @@ static void test_digamma_poles(void **state)
 
 static void test_polygamma(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 1);
     static const double x1[6] = {1, 0.5, 1e6, 1e-5, -0.5, 25};
@@ -311,7 +288,7 @@ static void test_polygamma(void **state)
 
 static void test_polygamma_high_order_and_poles(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 1);
     static const double xv[1] = {1}, x2[1] = {2}, x37[1] = {3.7}, x1e3[1] = {1000};
@@ -348,7 +325,7 @@ static void test_polygamma_high_order_and_poles(void **state)
 
 static void test_binary(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 1), b = in_any(g, "b", 1);
     static const double av[4] = {3, -1.5, 2, NAN}, bv[4] = {4, 0.5, -3, 1};
@@ -366,7 +343,7 @@ static void test_binary(void **state)
 
 static void test_pow_min_max(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 1), b = in_any(g, "b", 1);
     static const double av[4] = {2, 9, NAN, 1}, bv[4] = {10, 0.5, 1, NAN};
@@ -383,7 +360,7 @@ static void test_pow_min_max(void **state)
 
 static void test_compare(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 1), b = in_any(g, "b", 1);
     static const double av[3] = {1, 2, NAN}, bv[3] = {2, 2, 1};
@@ -406,7 +383,7 @@ static void test_compare(void **state)
 
 static void test_select(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value p = in_any(g, "p", 1), a = in_any(g, "a", 1);
     static const double pv[4] = {1, 0, -2, NAN}, av[4] = {10, 20, 30, 40};
@@ -423,7 +400,7 @@ static void test_select(void **state)
  * are equal.) */
 static void test_broadcast(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = sj_input(g, "a", 2, (const char *[]){"n", "1"});
     sj_value b = sj_input(g, "b", 1, (const char *[]){"m"});
@@ -441,7 +418,7 @@ static void test_broadcast(void **state)
 /* A zero-length axis flows through broadcasting, elementwise ops and a sum. */
 static void test_zero_length(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 2), b = in_any(g, "b", 1);
     int ax0[1] = {0}, ax1[1] = {1};
@@ -460,7 +437,7 @@ static void test_zero_length(void **state)
 
 static void test_reshape_transpose(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 3);
     static const double xv[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}; /* [2,2,3] */
@@ -479,7 +456,7 @@ static void test_reshape_transpose(void **state)
 
 static void test_slice(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 2);
     static const double xv[8] = {0, 1, 2, 3, 4, 5, 6, 7}; /* [2,4] */
@@ -497,7 +474,7 @@ static void test_slice(void **state)
 
 static void test_concat(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 2), b = in_any(g, "b", 2), z = in_any(g, "z", 2);
     static const double av[4] = {1, 2, 3, 4}, bv[2] = {5, 6};
@@ -517,7 +494,7 @@ static void test_concat(void **state)
 
 static void test_gather_segment_one_hot(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 2), idx = in_any(g, "idx", 1);
     static const double xv[6] = {1, 2, 3, 4, 5, 6}; /* [3,2] */
@@ -537,7 +514,7 @@ static void test_gather_segment_one_hot(void **state)
 /* Vector x and empty index vectors. */
 static void test_index_edges(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 1), idx = in_any(g, "idx", 1);
     static const double xv[3] = {7, 8, 9};
@@ -554,7 +531,7 @@ static void test_index_edges(void **state)
 
 static void test_reductions(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 3);
     static const double xv[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, -12}; /* [2,2,3] */
@@ -576,7 +553,7 @@ static void test_reductions(void **state)
  * reduce_max propagates NaN. */
 static void test_reduction_edges(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 2), y = in_any(g, "y", 1);
     int a1[1] = {1};
@@ -597,7 +574,7 @@ static void test_reduction_edges(void **state)
 
 static void test_matmul(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 2), b = in_any(g, "b", 2), v = in_any(g, "v", 1);
     static const double av[6] = {1, 2, 3, 4, 5, 6}, bv[6] = {7, 8, 9, 10, 11, 12}, vv[3] = {1, 0, -1};
@@ -617,7 +594,7 @@ static void test_matmul(void **state)
 /* A leading batch axis, and an unbatched right operand broadcast over it. */
 static void test_matmul_batched(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 3), b = in_any(g, "b", 2);
     static const double av[8] = {1, 2, 3, 4, 0, 1, 1, 0}, bv[4] = {1, 1, 0, 2};
@@ -627,7 +604,7 @@ static void test_matmul_batched(void **state)
 
 static void test_outer_kron(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 2), b = in_any(g, "b", 2), u = in_any(g, "u", 2);
     static const double av[4] = {1, 2, 3, 4}, bv[4] = {0, 5, 6, 7}, uv[5] = {1, 2, 3, 4, 5};
@@ -645,7 +622,7 @@ static void test_outer_kron(void **state)
 /* kron with a leading batch axis; exact. */
 static void test_kron_batched(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 3), b = in_any(g, "b", 3);
     static const double av[4] = {1, 2, 3, 4}, bv[4] = {1, -1, 2, 0}; /* [2,1,2] and [2,2,1] */
@@ -655,7 +632,7 @@ static void test_kron_batched(void **state)
 
 static void test_diag_tri(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 2), v = in_any(g, "v", 2);
     static const double xv[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, vv[4] = {1, 2, 3, 4};
@@ -673,7 +650,7 @@ static void test_diag_tri(void **state)
 
 static void test_tri_offsets(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 2);
     static const double xv[6] = {1, 2, 3, 4, 5, 6}; /* [2,3], non-square */
@@ -695,7 +672,7 @@ static const double L3[9] = {2, 0, 0, 1, 3, 0, -1, 1, 2};
 
 static void test_cholesky(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 2), one = in_any(g, "one", 2), z = in_any(g, "z", 2);
     sj_value outs[4] = {sj_cholesky(g, a), sj_cholesky(g, one), sj_logdet(g, a), sj_logdet(g, z)};
@@ -715,7 +692,7 @@ static void test_cholesky(void **state)
 /* Batched cholesky and logdet: [2, 2, 2]. */
 static void test_cholesky_batched(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 3);
     static const double av[8] = {4, 0, 2, 5, 9, 0, 3, 2}; /* [[4,.],[2,5]], [[9,.],[3,2]] */
@@ -758,7 +735,7 @@ static void apply_triangle(const double *t, int n, unsigned flags, const double 
  * absolute (entries of size ~10, triangular solves are backward stable). */
 static void test_triangular_solve_flags(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     static const double m3[9] = {2, 5, 7, 1, 3, 11, 4, -1, 5};
     static const double b6[6] = {1, -2, 3, 0.5, 4, 6};
     for (unsigned flags = 0; flags < 8; flags++) {
@@ -784,7 +761,7 @@ static void test_triangular_solve_flags(void **state)
  * side); batched left solve; 1x1; exact in binary.  */
 static void test_triangular_solve_values(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value l = in_any(g, "l", 2), y = in_any(g, "y", 1), lb = in_any(g, "lb", 3),
              bb = in_any(g, "bb", 3);
@@ -806,7 +783,7 @@ static void test_triangular_solve_values(void **state)
 /* cholesky_solve(L, A x) = x; solve needs pivoting; 1e-12 relative (LAPACK). */
 static void test_solves(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value l = in_any(g, "l", 2), b = in_any(g, "b", 1), a = in_any(g, "a", 2),
              c = in_any(g, "c", 2);
@@ -830,7 +807,7 @@ static void test_solves(void **state)
 /* Batched cholesky_solve and solve; 1x1 systems; 1e-12 relative. */
 static void test_solves_batched(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value l = in_any(g, "l", 3), b = in_any(g, "b", 3), one = in_any(g, "one", 2),
              ob = in_any(g, "ob", 2);
@@ -851,7 +828,7 @@ static void test_solves_batched(void **state)
 /* Empty right-hand sides and 0x0 systems are fine. */
 static void test_solves_empty(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 2), b = in_any(g, "b", 2), z = in_any(g, "z", 2),
              zb = in_any(g, "zb", 2);
@@ -906,7 +883,7 @@ static void test_ir_matmul_transpose_broadcast(void **state)
 
 static void test_error_not_pd(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 3);
     static const double av[8] = {4, 0, 2, 5, 1, 0, 3, 2}; /* item 1: [[1,.],[3,2]] is indefinite */
@@ -924,7 +901,7 @@ static void test_error_not_pd(void **state)
 
 static void test_error_logdet_and_nan(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 2), b = in_any(g, "b", 2);
     static const double av[4] = {-1, 0, 0, 1}, bv[4] = {1, 0, NAN, 1};
@@ -942,7 +919,7 @@ static void test_error_logdet_and_nan(void **state)
 
 static void test_error_singular(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 2), b = in_any(g, "b", 2);
     static const double av[4] = {1, 2, 2, 4}, bv[2] = {1, 1}, tv[4] = {1, 0, 5, 0};
@@ -962,7 +939,7 @@ static void test_error_singular(void **state)
     assert_all_sentinel(r, 2);
 }
 
-static void expect_index_error(env *e, sj_value out, const double *idx, int64_t n, shp want,
+static void expect_index_error(test_graph *e, sj_value out, const double *idx, int64_t n, shp want,
                                const char *op, const char *bad)
 {
     static const double xv[3] = {1, 2, 3};
@@ -976,7 +953,7 @@ static void expect_index_error(env *e, sj_value out, const double *idx, int64_t 
 
 static void test_error_index(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value x = in_any(g, "x", 1), idx = in_any(g, "idx", 1);
     static const double range[3] = {0, 3, 1}, frac[3] = {0, 1.5, 1}, nan[3] = {NAN, 0, 0},
@@ -995,7 +972,7 @@ static void test_error_index(void **state)
  * not an error. */
 static void test_dead_nodes_skipped(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 2);
     static const double av[4] = {-1, 0, 0, -1};
@@ -1007,7 +984,7 @@ static void test_dead_nodes_skipped(void **state)
 /* Out of memory inside the evaluator is reported and leaks nothing. */
 static void test_out_of_memory(void **state)
 {
-    env *e = *state;
+    test_graph *e = *state;
     sj_graph *g = e->g;
     sj_value a = in_any(g, "a", 2);
     sj_value f = sj_logdet(g, sj_add(g, sj_matmul(g, a, sj_mT(g, a)), sj_eye(g, "2")));
@@ -1034,7 +1011,7 @@ static void test_out_of_memory(void **state)
     sj_fn_free(fn);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, test_graph_setup, test_graph_teardown)
 
 int main(void)
 {

@@ -6,29 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct fixture {
-    sj_ctx *ctx;
-    sj_graph *g;
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = test_calloc(1, sizeof *f);
-    if (sj_ctx_create(&f->ctx) != SJ_OK || sj_graph_create(f->ctx, &f->g) != SJ_OK)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    sj_graph_free(f->g);
-    sj_ctx_free(f->ctx);
-    test_free(f);
-    return 0;
-}
-
 /* Compares printed text with the golden one; on a difference shows both and
  * the first differing line. */
 static void expect_text_impl(char *got, const char *want, const char *file, int line)
@@ -51,7 +28,7 @@ static void expect_text_impl(char *got, const char *want, const char *file, int 
 #define expect_text(got, want) expect_text_impl((got), (want), __FILE__, __LINE__)
 
 /* Least squares through the normal equations. */
-static void build_ols(fixture *f, sj_value *beta, sj_value *rss)
+static void build_ols(test_graph *f, sj_value *beta, sj_value *rss)
 {
     const char *dX[] = {"n", "p"}, *dy[] = {"n"};
     sj_value X = sj_input(f->g, "X", 2, dX), y = sj_input(f->g, "y", 1, dy);
@@ -83,7 +60,7 @@ static const char ols_body[] =
 
 static void test_graph_symbolic(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value beta, rss;
     build_ols(f, &beta, &rss);
     char want[2048];
@@ -100,7 +77,7 @@ static void test_graph_symbolic(void **state)
 
 static void test_compiled_concrete(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value beta, rss;
     build_ols(f, &beta, &rss);
     sj_value outs[] = {beta, rss};
@@ -141,7 +118,7 @@ static void test_compiled_concrete(void **state)
  * maps; only size-1 and missing axes are stretched. */
 static void test_broadcasts(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     const char *dc[] = {"n", "1"}, *dr[] = {"1", "p"}, *dv[] = {"p"};
     sj_value col = sj_input(f->g, "col", 2, dc), row = sj_input(f->g, "row", 2, dr);
     sj_value v = sj_input(f->g, "v", 1, dv);
@@ -193,7 +170,7 @@ static void test_broadcasts(void **state)
  * round-trip form and elided after six values. */
 static void test_attributes(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_graph *g = f->g;
     const char *dv[] = {"?", "3"}, *dw[] = {"m"};
     sj_value v = sj_input(g, "v", 2, dv), w = sj_input(g, "w", 1, dw);
@@ -245,7 +222,7 @@ static void test_attributes(void **state)
 /* Long dimension and input names are printed whole. */
 static void test_long_names(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     char dim[301], name[201];
     memset(dim, 'd', sizeof dim - 1);
     dim[sizeof dim - 1] = '\0';
@@ -271,7 +248,7 @@ static void test_long_names(void **state)
 /* A graph that failed prints the nodes made before the error. */
 static void test_failed_graph(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     const char *d[] = {"2", "3"};
     sj_value a = sj_input(f->g, "a", 2, d);
     assert_int_equal(sj_cholesky(f->g, a), SJ_INVALID);
@@ -286,7 +263,7 @@ static void test_failed_graph(void **state)
 /* An empty graph and a function of no inputs. */
 static void test_empty(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     expect_text(sj_graph_print(f->g), "graph() {\n  return\n}\n");
     sj_value c = sj_scalar(f->g, -0.25);
     sj_fn *fn = NULL;
@@ -302,7 +279,7 @@ static void test_empty(void **state)
     sj_fn_free(fn);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, test_graph_setup, test_graph_teardown)
 
 int main(void)
 {

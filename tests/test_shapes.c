@@ -8,31 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct fixture {
-    sj_ctx *ctx;
-    sj_graph *g;
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = test_calloc(1, sizeof *f);
-    if (sj_ctx_create(&f->ctx) != SJ_OK || sj_graph_create(f->ctx, &f->g) != SJ_OK)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    sj_graph_free(f->g);
-    sj_ctx_free(f->ctx);
-    test_free(f);
-    return 0;
-}
-
 /* Input called name with dims given as one string, e.g. "n,3" ("" = scalar). */
-static sj_value in(fixture *f, const char *name, const char *spec)
+static sj_value in(test_graph *f, const char *name, const char *spec)
 {
     static char buf[8][16];
     const char *dims[8];
@@ -50,7 +27,7 @@ static sj_value in(fixture *f, const char *name, const char *spec)
 
 /* v is SJ_INVALID, the graph failed with want, and the message holds every
  * fragment (a NULL-terminated list). */
-static void expect_error_impl(fixture *f, sj_value v, sj_status want, const char *const *frag,
+static void expect_error_impl(test_graph *f, sj_value v, sj_status want, const char *const *frag,
                               const char *file, int line)
 {
     const char *msg = sj_ctx_last_error(f->ctx);
@@ -76,7 +53,7 @@ static void expect_error_impl(fixture *f, sj_value v, sj_status want, const char
 
 static void test_matmul_inner(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3"), b = in(f, "b", "4,5");
     expect_shape_error(f, sj_matmul(f->g, a, b), "sj_matmul: matmul (value %2)",
                        "inner dimensions differ", "[2, 3]", "[4, 5]");
@@ -84,21 +61,21 @@ static void test_matmul_inner(void **state)
 
 static void test_matmul_inner_vector(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "3"), b = in(f, "b", "4,5");
     expect_shape_error(f, sj_matmul(f->g, a, b), "matmul (value %2)", "a is [3] and b is [4, 5]");
 }
 
 static void test_matmul_scalar(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", ""), b = in(f, "b", "4,5");
     expect_shape_error(f, sj_matmul(f->g, a, b), "matmul (value %2)", "scalars", "[] and [4, 5]");
 }
 
 static void test_matmul_batch(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3,4"), b = in(f, "b", "5,4,6");
     expect_shape_error(f, sj_matmul(f->g, a, b), "matmul (value %2)", "batch axes",
                        "[2, 3, 4]", "[5, 4, 6]");
@@ -107,7 +84,7 @@ static void test_matmul_batch(void **state)
 static void test_batch_exact(void **state)
 {
     /* Linear algebra other than matmul needs equal batch axes. */
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value l = in(f, "l", "2,3,3"), b = in(f, "b", "4,3,1");
     expect_shape_error(f, sj_cholesky_solve(f->g, l, b), "cholesky_solve (value %2)",
                        "batch axis 0 differs", "[2, 3, 3]", "[4, 3, 1]");
@@ -115,7 +92,7 @@ static void test_batch_exact(void **state)
 
 static void test_batch_rank(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value l = in(f, "l", "2,3,3"), b = in(f, "b", "3,1");
     expect_shape_error(f, sj_solve(f->g, l, b), "solve (value %2)", "same rank", "[2, 3, 3]",
                        "[3, 1]");
@@ -123,7 +100,7 @@ static void test_batch_rank(void **state)
 
 static void test_cholesky_square(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3");
     expect_shape_error(f, sj_cholesky(f->g, a), "sj_cholesky: cholesky (value %1)",
                        "must be square, got [2, 3]");
@@ -131,35 +108,35 @@ static void test_cholesky_square(void **state)
 
 static void test_cholesky_rank(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "3");
     expect_shape_error(f, sj_cholesky(f->g, a), "cholesky (value %1)", "rank >= 2, got [3]");
 }
 
 static void test_logdet_square(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "5,3,4");
     expect_shape_error(f, sj_logdet(f->g, a), "logdet (value %1)", "must be square, got [5, 3, 4]");
 }
 
 static void test_solve_square(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "3,4"), b = in(f, "b", "3,2");
     expect_shape_error(f, sj_solve(f->g, a, b), "solve (value %2)", "must be square, got [3, 4]");
 }
 
 static void test_solve_fit(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "3,3"), b = in(f, "b", "4,2");
     expect_shape_error(f, sj_solve(f->g, a, b), "solve (value %2)", "a [3, 3] does not fit b [4, 2]");
 }
 
 static void test_trisolve_left(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "3,3"), b = in(f, "b", "4,2");
     expect_shape_error(f, sj_triangular_solve(f->g, a, b, 0), "triangular_solve (value %2)",
                        "a [3, 3] does not fit b [4, 2] (solving from the left)");
@@ -167,7 +144,7 @@ static void test_trisolve_left(void **state)
 
 static void test_trisolve_right(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "3,3"), b = in(f, "b", "3,2");
     expect_shape_error(f, sj_triangular_solve(f->g, a, b, SJ_SOLVE_RIGHT | SJ_SOLVE_UPPER),
                        "triangular_solve (value %2)", "[3, 3]", "[3, 2]", "from the right");
@@ -175,7 +152,7 @@ static void test_trisolve_right(void **state)
 
 static void test_trisolve_vector(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "3,3"), b = in(f, "b", "4");
     expect_shape_error(f, sj_triangular_solve(f->g, a, b, 0), "triangular_solve (value %3)",
                        "[3, 3]", "[4, 1]");
@@ -183,7 +160,7 @@ static void test_trisolve_vector(void **state)
 
 static void test_concat_mismatch(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3"), b = in(f, "b", "2,4");
     sj_value xs[] = {a, b};
     expect_shape_error(f, sj_concat(f->g, 2, xs, 0), "concat (value %2)",
@@ -192,7 +169,7 @@ static void test_concat_mismatch(void **state)
 
 static void test_concat_rank(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3"), b = in(f, "b", "3");
     sj_value xs[] = {a, b};
     expect_shape_error(f, sj_concat(f->g, 2, xs, 1), "concat (value %2)", "[3]", "[2, 3]");
@@ -200,7 +177,7 @@ static void test_concat_rank(void **state)
 
 static void test_reshape_count(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3");
     const char *d[] = {"4", "2"};
     expect_shape_error(f, sj_reshape(f->g, a, 2, d), "reshape (value %1)",
@@ -209,7 +186,7 @@ static void test_reshape_count(void **state)
 
 static void test_broadcast_size(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3");
     const char *d[] = {"4", "3"};
     expect_shape_error(f, sj_broadcast_to(f->g, a, 2, d), "sj_broadcast_to: broadcast (value %1)",
@@ -218,7 +195,7 @@ static void test_broadcast_size(void **state)
 
 static void test_broadcast_rank(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3");
     const char *d[] = {"3"};
     expect_shape_error(f, sj_broadcast_to(f->g, a, 1, d), "broadcast (value %1)",
@@ -227,7 +204,7 @@ static void test_broadcast_rank(void **state)
 
 static void test_add_no_broadcast(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3"), b = in(f, "b", "3,2");
     expect_shape_error(f, sj_add(f->g, a, b), "sj_add: add (value %2)",
                        "operand shapes [2, 3] and [3, 2] do not broadcast");
@@ -235,14 +212,14 @@ static void test_add_no_broadcast(void **state)
 
 static void test_select_no_broadcast(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value p = in(f, "p", "3"), a = in(f, "a", "1"), b = in(f, "b", "4");
     expect_shape_error(f, sj_select(f->g, p, a, b), "select (value %3)", "[1]", "[4]");
 }
 
 static void test_transpose_perm(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3");
     int perm[] = {1, 1};
     expect_shape_error(f, sj_transpose(f->g, a, perm), "transpose (value %1)",
@@ -251,7 +228,7 @@ static void test_transpose_perm(void **state)
 
 static void test_slice_range(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "5");
     expect_shape_error(f, sj_slice(f->g, a, 0, 2, 7), "slice (value %1)",
                        "slice [2:7] is out of range for axis 0 of size 5");
@@ -259,7 +236,7 @@ static void test_slice_range(void **state)
 
 static void test_slice_reversed(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "4,5");
     expect_shape_error(f, sj_slice(f->g, a, -1, 4, 2), "slice (value %1)", "[4:2]",
                        "axis 1 of size 5");
@@ -267,7 +244,7 @@ static void test_slice_reversed(void **state)
 
 static void test_slice_negative(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "5");
     expect_shape_error(f, sj_slice(f->g, a, 0, -9, INT64_MAX), "slice (value %1)", "[-9:",
                        "size 5");
@@ -276,7 +253,7 @@ static void test_slice_negative(void **state)
 static void test_reduce_axis(void **state)
 {
     /* A bad axis is an argument error, caught before the shape rule. */
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3");
     int axes[] = {2};
     expect_error(f, sj_sum(f->g, a, 1, axes), SJ_ERR_INVALID_ARGUMENT,
@@ -285,7 +262,7 @@ static void test_reduce_axis(void **state)
 
 static void test_gather_index_matrix(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value x = in(f, "x", "5,2"), idx = in(f, "idx", "3,1");
     expect_shape_error(f, sj_gather(f->g, x, idx), "gather (value %2)",
                        "index must be a vector, got [3, 1]");
@@ -293,14 +270,14 @@ static void test_gather_index_matrix(void **state)
 
 static void test_gather_scalar(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value x = in(f, "x", ""), idx = in(f, "idx", "3");
     expect_shape_error(f, sj_gather(f->g, x, idx), "gather (value %2)", "rank >= 1, got []");
 }
 
 static void test_segment_sum_length(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value x = in(f, "x", "5,2"), idx = in(f, "idx", "4");
     expect_shape_error(f, sj_segment_sum(f->g, x, idx, "3"), "segment_sum (value %2)",
                        "x [5, 2] and index [4] differ in length");
@@ -308,7 +285,7 @@ static void test_segment_sum_length(void **state)
 
 static void test_segment_sum_index(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value x = in(f, "x", "5"), idx = in(f, "idx", "");
     expect_shape_error(f, sj_segment_sum(f->g, x, idx, "3"), "segment_sum (value %2)",
                        "index must be a vector, got []");
@@ -316,7 +293,7 @@ static void test_segment_sum_index(void **state)
 
 static void test_one_hot_index(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value idx = in(f, "idx", "3,2");
     expect_shape_error(f, sj_one_hot(f->g, idx, "4"), "one_hot (value %1)",
                        "index must be a vector, got [3, 2]");
@@ -324,21 +301,21 @@ static void test_one_hot_index(void **state)
 
 static void test_diag_square(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value x = in(f, "x", "2,3");
     expect_shape_error(f, sj_diag(f->g, x), "diag (value %1)", "must be square, got [2, 3]");
 }
 
 static void test_tril_rank(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value x = in(f, "x", "3");
     expect_shape_error(f, sj_tril(f->g, x, 0), "tril (value %1)", "rank >= 2, got [3]");
 }
 
 static void test_outer_rank9(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "1,1,1,1,1,1,1,2"), b = in(f, "b", "1,1,1,1,1,1,1,3");
     expect_shape_error(f, sj_outer(f->g, a, b), "outer (value %2)", "more than 8 axes",
                        "[1, 1, 1, 1, 1, 1, 1, 2]", "[1, 1, 1, 1, 1, 1, 1, 3]");
@@ -346,7 +323,7 @@ static void test_outer_rank9(void **state)
 
 static void test_diag_embed_rank9(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value v = in(f, "v", "1,1,1,1,1,1,1,2");
     expect_shape_error(f, sj_diag_embed(f->g, v), "diag_embed (value %1)", "more than 8 axes",
                        "[1, 1, 1, 1, 1, 1, 1, 2]");
@@ -354,7 +331,7 @@ static void test_diag_embed_rank9(void **state)
 
 static void test_outer_batch(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3"), b = in(f, "b", "4,3");
     expect_shape_error(f, sj_outer(f->g, a, b), "outer (value %2)", "batch axis 0 differs",
                        "[2, 3]", "[4, 3]");
@@ -362,7 +339,7 @@ static void test_outer_batch(void **state)
 
 static void test_kron_rank(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "2,3"), b = in(f, "b", "3");
     expect_shape_error(f, sj_kron(f->g, a, b), "kron (value %2)", "b must have rank >= 2, got [3]");
 }
@@ -370,7 +347,7 @@ static void test_kron_rank(void **state)
 static void test_elementwise_same_rank_symbolic_vs_size(void **state)
 {
     /* A symbol never conflicts at build time; sizes do. */
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "n,3"), b = in(f, "b", "p,3");
     assert_int_not_equal(sj_add(f->g, a, b), SJ_INVALID);
     sj_value c = in(f, "c", "n,4");
@@ -381,7 +358,7 @@ static void test_elementwise_same_rank_symbolic_vs_size(void **state)
 
 /* Specialises a function of g returning out to the given shapes: ranks[i]
  * and the sizes dims[i]; returns the status (c set on success). */
-static sj_status specialize(fixture *f, int nout, const sj_value *out, int n, const int *ranks,
+static sj_status specialize(test_graph *f, int nout, const sj_value *out, int n, const int *ranks,
                             const int64_t *const *dims, sj_compiled **c)
 {
     assert_ok(sj_graph_status(f->g), f->ctx);
@@ -393,13 +370,13 @@ static sj_status specialize(fixture *f, int nout, const sj_value *out, int n, co
     return st;
 }
 
-static void expect_spec_error(fixture *f, sj_status st, const char *fragment)
+static void expect_spec_error(test_graph *f, sj_status st, const char *fragment)
 {
     assert_error(st, SJ_ERR_SHAPE, f->ctx, fragment);
     assert_non_null(strstr(sj_ctx_last_error(f->ctx), "sj_fn_specialize: "));
 }
 
-static void expect_shape(fixture *f, const sj_compiled *c, int k, int rank,
+static void expect_shape(test_graph *f, const sj_compiled *c, int k, int rank,
                          const int64_t *want)
 {
     int r = -1;
@@ -412,7 +389,7 @@ static void expect_shape(fixture *f, const sj_compiled *c, int k, int rank,
 
 static void test_symbolic_build_ok(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value y = in(f, "y", "n"), X = in(f, "X", "n,p"), u = in(f, "u", "?");
     sj_value beta = sj_solve(f->g, sj_matmul(f->g, sj_mT(f->g, X), X),
                              sj_matmul(f->g, sj_mT(f->g, X), y));
@@ -440,7 +417,7 @@ static void test_symbolic_build_ok(void **state)
 
 static void test_symbolic_inconsistent(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value y = in(f, "y", "n"), X = in(f, "X", "n,p");
     sj_value out = sj_matmul(f->g, y, X);
     int ranks[] = {1, 2};
@@ -454,7 +431,7 @@ static void test_symbolic_inconsistent(void **state)
 
 static void test_symbolic_inconsistent_axis(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "n,n");
     sj_value out = sj_cholesky(f->g, a);
     int ranks[] = {2};
@@ -467,7 +444,7 @@ static void test_symbolic_inconsistent_axis(void **state)
 
 static void test_declared_size(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value z = in(f, "Z", "n,3");
     sj_value out = sj_exp(f->g, z);
     int ranks[] = {2};
@@ -480,7 +457,7 @@ static void test_declared_size(void **state)
 
 static void test_mismatch_after_binding_add(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "n"), b = in(f, "b", "p");
     sj_value out = sj_add(f->g, a, b);
     int ranks[] = {1, 1};
@@ -499,7 +476,7 @@ static void test_mismatch_after_binding_add(void **state)
 
 static void test_mismatch_after_binding_matmul(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "n,p"), b = in(f, "b", "q,m");
     sj_value out = sj_matmul(f->g, a, b);
     int ranks[] = {2, 2};
@@ -513,7 +490,7 @@ static void test_mismatch_after_binding_matmul(void **state)
 
 static void test_mismatch_after_binding_cholesky(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "n,p");
     sj_value out = sj_logdet(f->g, a);
     int ranks[] = {2};
@@ -526,7 +503,7 @@ static void test_mismatch_after_binding_cholesky(void **state)
 
 static void test_mismatch_after_binding_reshape(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "n,p"), b = in(f, "b", "m");
     const char *d[] = {"m"};
     sj_value out = sj_reshape(f->g, a, 1, d);
@@ -541,7 +518,7 @@ static void test_mismatch_after_binding_reshape(void **state)
 
 static void test_mismatch_after_binding_slice(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "n");
     sj_value out = sj_slice(f->g, a, 0, 1, 5);
     int ranks[] = {1};
@@ -554,7 +531,7 @@ static void test_mismatch_after_binding_slice(void **state)
 
 static void test_unbound_eye(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "n,n");
     sj_value out = sj_matmul(f->g, a, sj_eye(f->g, "q"));
     assert_int_not_equal(out, SJ_INVALID);
@@ -568,7 +545,7 @@ static void test_unbound_eye(void **state)
 
 static void test_unbound_segments(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value x = in(f, "x", "n"), idx = in(f, "idx", "n");
     sj_value out = sj_segment_sum(f->g, x, idx, "?");
     int ranks[] = {1, 1};
@@ -583,7 +560,7 @@ static void test_unbound_segments(void **state)
 /* ---- valid shapes -------------------------------------------------------------------- */
 
 /* One output of inputs given as rank/sizes lists; checks its shape. */
-static void check_out(fixture *f, sj_value out, int n, const int *ranks,
+static void check_out(test_graph *f, sj_value out, int n, const int *ranks,
                       const int64_t *const *dims, int rank, const int64_t *want)
 {
     sj_compiled *c = NULL;
@@ -594,7 +571,7 @@ static void check_out(fixture *f, sj_value out, int n, const int *ranks,
 
 static void test_broadcast_outer(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "n,1"), b = in(f, "b", "1,p");
     sj_value out = sj_add(f->g, a, b);
     int ranks[] = {2, 2};
@@ -604,7 +581,7 @@ static void test_broadcast_outer(void **state)
 
 static void test_broadcast_scalar(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value s = in(f, "s", ""), m = in(f, "m", "n,p");
     sj_value out = sj_mul(f->g, sj_add(f->g, s, m), sj_scalar(f->g, 2.0));
     int ranks[] = {0, 2};
@@ -614,7 +591,7 @@ static void test_broadcast_scalar(void **state)
 
 static void test_broadcast_rank_and_select(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value v = in(f, "v", "p"), m = in(f, "m", "n,p"), t = in(f, "t", "");
     sj_value out = sj_select(f->g, sj_compare(f->g, SJ_GT, m, t), v, sj_scalar(f->g, 0));
     int ranks[] = {1, 2, 0};
@@ -624,7 +601,7 @@ static void test_broadcast_rank_and_select(void **state)
 
 static void test_matmul_vector_left(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value v = in(f, "v", "k"), m = in(f, "m", "k,n");
     sj_value out = sj_matmul(f->g, v, m);
     int ranks[] = {1, 2};
@@ -634,7 +611,7 @@ static void test_matmul_vector_left(void **state)
 
 static void test_matmul_vector_right(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value m = in(f, "m", "m,k"), v = in(f, "v", "k");
     sj_value out = sj_matmul(f->g, m, v);
     int ranks[] = {2, 1};
@@ -644,7 +621,7 @@ static void test_matmul_vector_right(void **state)
 
 static void test_matmul_dot(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "k"), b = in(f, "b", "k");
     sj_value out = sj_matmul(f->g, a, b);
     int ranks[] = {1, 1};
@@ -654,7 +631,7 @@ static void test_matmul_dot(void **state)
 
 static void test_matmul_batched_unbatched(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "b,m,k"), w = in(f, "w", "k,n");
     sj_value out = sj_matmul(f->g, a, w);
     int ranks[] = {3, 2};
@@ -664,7 +641,7 @@ static void test_matmul_batched_unbatched(void **state)
 
 static void test_matmul_unbatched_batched_vector(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value v = in(f, "v", "k"), a = in(f, "a", "b,k,n");
     sj_value out = sj_matmul(f->g, v, a);
     int ranks[] = {1, 3};
@@ -674,7 +651,7 @@ static void test_matmul_unbatched_batched_vector(void **state)
 
 static void test_matmul_batch_one(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "1,m,k"), b = in(f, "b", "2,b,k,n");
     sj_value out = sj_matmul(f->g, a, b);
     int ranks[] = {3, 4};
@@ -686,7 +663,7 @@ static void test_derived_sizes(void **state)
 {
     /* Sizes known only after specialisation (a slice of a symbolic axis, a
      * concat) flow through the unit axes sj_matmul inserts. */
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value x = in(f, "x", "n"), m = in(f, "m", "k,p");
     sj_value tail = sj_slice(f->g, x, 0, 1, INT64_MAX); /* [n - 1] */
     sj_value out = sj_matmul(f->g, tail, m);
@@ -706,7 +683,7 @@ static void test_derived_sizes(void **state)
 static void test_reshape_anonymous(void **state)
 {
     /* One "?" in sj_reshape is inferred from the element count. */
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value x = in(f, "x", "n,p");
     const char *d[] = {"?", "2"};
     sj_value out = sj_reshape(f->g, x, 2, d);
@@ -717,7 +694,7 @@ static void test_reshape_anonymous(void **state)
 
 static void test_linalg_shapes(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value a = in(f, "a", "n,n"), b = in(f, "b", "n"), z = in(f, "z", "n,q");
     sj_value l = sj_cholesky(f->g, a);
     sj_value outs[] = {
@@ -758,7 +735,7 @@ static void test_linalg_shapes(void **state)
 
 static void test_same_fn_many_shapes(void **state)
 {
-    fixture *f = *state;
+    test_graph *f = *state;
     sj_value X = in(f, "X", "n,p");
     sj_value out = sj_matmul(f->g, sj_mT(f->g, X), X);
     sj_fn *fn = NULL;
@@ -781,7 +758,7 @@ static void test_same_fn_many_shapes(void **state)
     sj_fn_free(fn);
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, test_graph_setup, test_graph_teardown)
 
 int main(void)
 {

@@ -48,3 +48,21 @@ double test_uniform(uint64_t *state, double lo, double hi)
     *state = x;
     return lo + (hi - lo) * ((double)(x >> 11) / 9007199254740992.0);
 }
+
+int test_graph_setup(void **state)
+{
+    test_graph *f = test_calloc(1, sizeof *f);
+    if (!f || sj_ctx_create(&f->ctx) != SJ_OK || sj_graph_create(f->ctx, &f->g) != SJ_OK)
+        return -1;
+    *state = f;
+    return 0;
+}
+
+int test_graph_teardown(void **state)
+{
+    test_graph *f = *state;
+    sj_graph_free(f->g);
+    sj_ctx_free(f->ctx);
+    test_free(f);
+    return 0;
+}

@@ -28,6 +28,16 @@ void assert_error_impl(sj_status st, sj_status want, const sj_ctx *ctx, const ch
 #define assert_error(st, want, ctx, fragment) \
     assert_error_impl((st), (want), (ctx), (fragment), __FILE__, __LINE__)
 
+/* The common fixture: a context and an empty graph in it.  Use
+ * test_graph_setup / test_graph_teardown as cmocka setup and teardown; the
+ * state is a test_graph *. */
+typedef struct test_graph {
+    sj_ctx *ctx;
+    sj_graph *g;
+} test_graph;
+int test_graph_setup(void **state);
+int test_graph_teardown(void **state);
+
 /* Deterministic uniform numbers in [lo, hi) (xorshift; tests stay repeatable). */
 double test_uniform(uint64_t *state, double lo, double hi);
 
