@@ -34,6 +34,16 @@ sj_status pass_jacfwd(const ir_graph *g, int output, int nwrt, const int *wrt, i
 sj_status pass_jacrev(const ir_graph *g, int output, int nwrt, const int *wrt, ir_graph **out,
                       ir_err *err);
 
+/* Batching (vmap; passes/batch.c).  g is the unbatched concrete graph;
+ * in_axes[p] is the batch axis of input p in its batched shape outer[p], or -1
+ * for an input that is not batched (outer[p] is then g's shape of it); every
+ * batched input has nb items.  The result has the same inputs (names,
+ * positions) with the outer shapes and the same outputs, output k with a
+ * batch axis of size nb at out_axes[k], or without one if out_axes[k] is -1
+ * (an error if it depends on a batched input). */
+sj_status pass_vmap(const ir_graph *g, const int *in_axes, const int *out_axes,
+                    const ir_shape *outer, int64_t nb, ir_graph **out, ir_err *err);
+
 /* Clean-up passes (XLA style: status plus whether the graph changed; *g is
  * replaced by the new graph when it changed). */
 /* Dead code: keeps the nodes outputs depend on, and every input. */

@@ -130,6 +130,15 @@ static void put_fn(sink *s, const sj_fn *fn)
             put_i64(s, x->wrt[j]);
         for (int j = 0; j < x->nname; j++)
             put_str(s, x->name[j]);
+        if (x->kind == RT_XF_VMAP) { /* the batch axes and dimension */
+            for (uint32_t j = 0; j < x->ninner; j++)
+                put_i64(s, x->in_axes[j]);
+            put_i64(s, x->nout_axes);
+            for (int j = 0; j < x->nout_axes; j++)
+                put_i64(s, x->out_axes[j]);
+            put_i64(s, x->batch_dim != NULL);
+            put_str(s, x->batch_dim);
+        }
     }
 }
 

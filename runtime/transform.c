@@ -4,6 +4,7 @@
  * (runtime/materialize.c), on concrete shapes. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ir/alloc.h"
@@ -13,6 +14,9 @@
 
 static void xform_clear(rt_xform *x)
 {
+    ir_free(x->in_axes);
+    ir_free(x->out_axes);
+    ir_free(x->batch_dim);
     ir_free(x->wrt);
     for (int i = 0; i < x->nname; i++)
         ir_free(x->name[i]);
@@ -89,12 +93,66 @@ static sj_status jacobian_shape(const ir_graph *old, ir_val y, ir_val x, ir_shap
     return SJ_OK;
 }
 
+/* s with a new axis of size dim at `at`. */
+static ir_shape insert_dim(const ir_shape *s, int at, int64_t dim)
+{
+    ir_shape t = {.rank = s->rank + 1};
+    for (int i = 0, k = 0; i < t.rank && i < IR_MAX_RANK; i++)
+        t.dim[i] = i == at ? dim : s->dim[k++];
+    return t;
+}
+
+/* The signature of a vmap step: each batched input and output gains the batch
+ * dimension (x->batch_dim, or a fresh anonymous one) at its axis. */
+static sj_status sig_vmap(const ir_graph *old, rt_xform *x, ir_graph **out, ir_err *err)
+{
+    ir_graph *g = ir_graph_new();
+    ir_val *outs = ir_malloc((old->noutput ? old->noutput : 1) * sizeof *outs);
+    sj_status st = SJ_OK;
+    uint32_t n = 0;
+    int64_t dim = 0;
+    if (!g || !outs) {
+        st = ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    for (uint32_t i = 0; i < old->nsym; i++)
+        ir_graph_symbol(g, old->sym[i]);
+    if (ir_graph_parse_dim(g, x->batch_dim, &dim) != 0) {
+        st = ir_fail(err, g->err.status, "batch dimension: %s", g->err.msg);
+        goto done;
+    }
+    for (uint32_t p = 0; p < old->ninput; p++) {
+        const ir_shape *s = ir_shape_of(old, old->input[p]);
+        ir_shape t = x->in_axes[p] >= 0 ? insert_dim(s, x->in_axes[p], dim) : *s;
+        ir_add_input(g, old->input_name[p], &t);
+    }
+    for (uint32_t k = 0; k < old->noutput && st == SJ_OK; k++) {
+        const ir_shape *s = ir_shape_of(old, old->output[k]);
+        ir_shape t = x->out_axes[k] >= 0 ? insert_dim(s, x->out_axes[k], dim) : *s;
+        st = add_output(g, outs, &n, &t, err);
+    }
+    if (st == SJ_OK && !ir_graph_ok(g))
+        st = ir_fail(err, g->err.status, "%s", g->err.msg);
+    if (st == SJ_OK && ir_graph_set_outputs(g, n, outs) != SJ_OK)
+        st = ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "out of memory");
+    if (st == SJ_OK) {
+        *out = g;
+        g = NULL;
+    }
+done:
+    ir_graph_free(g);
+    ir_free(outs);
+    return st;
+}
+
 /* The signature of step x applied to a function with signature old; fills in
  * x's new input names and ninner. */
 static sj_status sig_apply(const ir_graph *old, rt_xform *x, ir_graph **out, ir_err *err)
 {
     *out = NULL;
     x->ninner = old->ninput;
+    if (x->kind == RT_XF_VMAP)
+        return sig_vmap(old, x, out, err);
     ir_graph *g = sig_begin(old);
     size_t most = 2 * (size_t)old->noutput + (size_t)(x->nwrt + 1) * (old->noutput + x->nwrt + 1);
     ir_val *outs = ir_malloc(most * sizeof *outs);
@@ -158,6 +216,8 @@ static sj_status sig_apply(const ir_graph *old, rt_xform *x, ir_graph **out, ir_
             }
         break;
     }
+    case RT_XF_VMAP: /* sig_vmap */
+        break;
     }
     if (st == SJ_OK && ir_graph_set_outputs(g, n, outs) != SJ_OK)
         st = ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "out of memory");
@@ -223,6 +283,43 @@ static sj_status check_output(const ir_graph *sig, int output, int scalar, ir_er
     return SJ_OK;
 }
 
+/* A copy of n ints (NULL for NULL). */
+static int *dup_ints(const int *a, int n)
+{
+    if (!a)
+        return NULL;
+    int *b = ir_malloc((size_t)(n ? n : 1) * sizeof *b);
+    if (b)
+        memcpy(b, a, (size_t)n * sizeof *b);
+    return b;
+}
+
+/* Appends a deep copy of fn's steps to f's (f->xform has room for them). */
+static sj_status copy_chain(sj_fn *f, const sj_fn *fn, ir_err *err)
+{
+    for (uint32_t i = 0; i < fn->nxform; i++) {
+        const rt_xform *a = &fn->xform[i];
+        rt_xform *b = &f->xform[f->nxform++];
+        *b = *a;
+        b->wrt = ir_malloc((size_t)(a->nwrt ? a->nwrt : 1) * sizeof *b->wrt);
+        b->name = ir_calloc((size_t)(a->nname ? a->nname : 1), sizeof *b->name);
+        b->nname = 0;
+        b->in_axes = dup_ints(a->in_axes, (int)a->ninner);
+        b->out_axes = dup_ints(a->out_axes, a->nout_axes);
+        b->batch_dim = a->batch_dim ? ir_strdup(a->batch_dim) : NULL;
+        if (!b->wrt || !b->name || (a->in_axes && !b->in_axes) ||
+            (a->out_axes && !b->out_axes) || (a->batch_dim && !b->batch_dim))
+            return ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "out of memory");
+        memcpy(b->wrt, a->wrt, (size_t)a->nwrt * sizeof *b->wrt);
+        for (int j = 0; j < a->nname; j++) {
+            if (!(b->name[j] = ir_strdup(a->name[j])))
+                return ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "out of memory");
+            b->nname = j + 1;
+        }
+    }
+    return SJ_OK;
+}
+
 typedef struct step_spec {
     rt_xform_kind kind;
     int output, flag;
@@ -265,26 +362,8 @@ static sj_status derive(sj_fn *fn, const char *who, int output, int need_scalar,
         st = ir_fail(&err, SJ_ERR_OUT_OF_MEMORY, "out of memory");
         goto fail;
     }
-    for (uint32_t i = 0; i < fn->nxform; i++) {
-        const rt_xform *a = &fn->xform[i];
-        rt_xform *b = &f->xform[f->nxform++];
-        *b = *a;
-        b->wrt = ir_malloc((size_t)(a->nwrt ? a->nwrt : 1) * sizeof *b->wrt);
-        b->name = ir_calloc((size_t)(a->nname ? a->nname : 1), sizeof *b->name);
-        b->nname = 0;
-        if (!b->wrt || !b->name) {
-            st = ir_fail(&err, SJ_ERR_OUT_OF_MEMORY, "out of memory");
-            goto fail;
-        }
-        memcpy(b->wrt, a->wrt, (size_t)a->nwrt * sizeof *b->wrt);
-        for (int j = 0; j < a->nname; j++) {
-            if (!(b->name[j] = ir_strdup(a->name[j]))) {
-                st = ir_fail(&err, SJ_ERR_OUT_OF_MEMORY, "out of memory");
-                goto fail;
-            }
-            b->nname = j + 1;
-        }
-    }
+    if ((st = copy_chain(f, fn, &err)) != SJ_OK)
+        goto fail;
     const ir_graph *cur = sig;
     ir_graph *owned = NULL;
     for (int i = 0; i < nsteps; i++) {
@@ -404,6 +483,151 @@ sj_status sj_hessian(sj_fn *fn, int output, int nwrt, const int *wrt, sj_fn **ou
     return derive(fn, "sj_hessian", output, 1, s, 2, nwrt, wrt, out);
 }
 
+/* ---- vmap ---------------------------------------------------------------------------- */
+
+/* Checks the axes against sig (the function vmap applies to). */
+static sj_status check_axes(const ir_graph *sig, const int *in_axes, const int *out_axes,
+                            ir_err *err)
+{
+    int nbatched = 0;
+    for (uint32_t p = 0; p < sig->ninput; p++) {
+        int a = in_axes ? in_axes[p] : 0, r = ir_shape_of(sig, sig->input[p])->rank;
+        if (a < -1 || a > r)
+            return ir_fail(err, SJ_ERR_INVALID_ARGUMENT,
+                           "in_axes[%u] = %d is not -1 or an axis 0..%d of input \"%s\" (rank %d)",
+                           p, a, r, sig->input_name[p], r);
+        if (a >= 0 && r + 1 > IR_MAX_RANK)
+            return ir_fail(err, SJ_ERR_SHAPE,
+                           "input \"%s\" has rank %d: with the batch axis it would have more than "
+                           "%d axes", sig->input_name[p], r, IR_MAX_RANK);
+        nbatched += a >= 0;
+    }
+    if (!nbatched)
+        return ir_fail(err, SJ_ERR_INVALID_ARGUMENT,
+                       "no input is batched (every in_axes entry is -1): the batch size is unknown");
+    for (uint32_t k = 0; k < sig->noutput; k++) {
+        int a = out_axes ? out_axes[k] : 0, r = ir_shape_of(sig, sig->output[k])->rank;
+        if (a < -1 || a > r)
+            return ir_fail(err, SJ_ERR_INVALID_ARGUMENT,
+                           "out_axes[%u] = %d is not -1 or an axis 0..%d of output %u (rank %d)",
+                           k, a, r, k, r);
+        if (a >= 0 && r + 1 > IR_MAX_RANK)
+            return ir_fail(err, SJ_ERR_SHAPE,
+                           "output %u has rank %d: with the batch axis it would have more than %d "
+                           "axes", k, r, IR_MAX_RANK);
+    }
+    return SJ_OK;
+}
+
+sj_status sj_vmap(sj_fn *fn, const int *in_axes, const int *out_axes, const char *batch_dim,
+                  sj_fn **out)
+{
+    static const char who[] = "sj_vmap";
+    if (!rt_fn_valid(fn))
+        return SJ_ERR_INVALID_ARGUMENT;
+    sj_ctx *ctx = fn->ctx;
+    if (!out)
+        return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT, "%s: out is NULL", who);
+    *out = NULL;
+    ir_err err = {0};
+    const ir_graph *sig = rt_fn_sig(fn);
+    if (check_axes(sig, in_axes, out_axes, &err) != SJ_OK)
+        return fe_ctx_failf(ctx, err.status, "%s: %s", who, err.msg);
+    sj_fn *f = ir_calloc(1, sizeof *f);
+    if (!f)
+        return fe_ctx_failf(ctx, SJ_ERR_OUT_OF_MEMORY, "%s: out of memory", who);
+    f->magic = FE_MAGIC_FN;
+    f->ctx = ctx;
+    atomic_init(&f->rec, NULL);
+    f->ir = ir_graph_copy(fn->ir);
+    f->xform = ir_calloc(fn->nxform + 1, sizeof *f->xform);
+    sj_status st = SJ_OK;
+    if (!f->ir || !f->xform) {
+        st = ir_fail(&err, SJ_ERR_OUT_OF_MEMORY, "out of memory");
+        goto fail;
+    }
+    if ((st = copy_chain(f, fn, &err)) != SJ_OK)
+        goto fail;
+    rt_xform *x = &f->xform[f->nxform++];
+    x->kind = RT_XF_VMAP;
+    x->output = -1;
+    x->nout_axes = (int)sig->noutput;
+    x->wrt = ir_malloc(sizeof *x->wrt);
+    x->in_axes = ir_malloc((sig->ninput ? sig->ninput : 1) * sizeof *x->in_axes);
+    x->out_axes = ir_malloc((sig->noutput ? sig->noutput : 1) * sizeof *x->out_axes);
+    x->batch_dim = batch_dim && strcmp(batch_dim, "?") != 0 ? ir_strdup(batch_dim) : NULL;
+    if (!x->wrt || !x->in_axes || !x->out_axes || (batch_dim && strcmp(batch_dim, "?") != 0 &&
+                                                   !x->batch_dim)) {
+        st = ir_fail(&err, SJ_ERR_OUT_OF_MEMORY, "out of memory");
+        goto fail;
+    }
+    for (uint32_t p = 0; p < sig->ninput; p++)
+        x->in_axes[p] = in_axes ? in_axes[p] : 0;
+    for (uint32_t k = 0; k < sig->noutput; k++)
+        x->out_axes[k] = out_axes ? out_axes[k] : 0;
+    ir_graph *next = NULL;
+    if ((st = sig_apply(sig, x, &next, &err)) != SJ_OK)
+        goto fail;
+    f->sig = next;
+    f->fingerprint = rt_fn_fingerprint(f);
+    *out = f;
+    return SJ_OK;
+fail:
+    rt_fn_free_xforms(f);
+    ir_graph_free(f->ir);
+    ir_free(f);
+    return fe_ctx_failf(ctx, st, "%s: %s", who, err.msg);
+}
+
+sj_status rt_xform_inner_shapes(const rt_xform *x, const ir_shape *shapes,
+                                const char *const *names, ir_shape *inner, ir_err *err)
+{
+    if (x->kind != RT_XF_VMAP) {
+        for (uint32_t p = 0; p < x->ninner; p++)
+            inner[p] = shapes[p];
+        return SJ_OK;
+    }
+    int first = -1;
+    for (uint32_t p = 0; p < x->ninner; p++) {
+        int a = x->in_axes[p];
+        inner[p] = shapes[p];
+        if (a < 0)
+            continue;
+        const ir_shape *s = &shapes[p];
+        if (a >= s->rank) {
+            char b[128];
+            return ir_fail(err, SJ_ERR_SHAPE,
+                           "vmap: input \"%s\" is given shape %s, which has no batch axis %d",
+                           names[p], ir_shape_str(NULL, s, b, sizeof b), a);
+        }
+        if (first < 0) {
+            first = (int)p;
+        } else if (s->dim[a] != shapes[first].dim[x->in_axes[first]]) {
+            char b0[128], b1[128];
+            return ir_fail(err, SJ_ERR_SHAPE,
+                           "vmap: inconsistent batch sizes: input \"%s\" has %" PRId64
+                           " items (axis %d of %s) but input \"%s\" has %" PRId64
+                           " (axis %d of %s)", names[first],
+                           shapes[first].dim[x->in_axes[first]], x->in_axes[first],
+                           ir_shape_str(NULL, &shapes[first], b0, sizeof b0), names[p], s->dim[a],
+                           a, ir_shape_str(NULL, s, b1, sizeof b1));
+        }
+        inner[p].rank--;
+        for (int k = a; k < inner[p].rank; k++)
+            inner[p].dim[k] = s->dim[k + 1];
+    }
+    /* A batch dimension given as a size fixes the batch size. */
+    const char *bd = x->batch_dim;
+    if (first >= 0 && bd && bd[0] >= '0' && bd[0] <= '9') {
+        int64_t want = strtoll(bd, NULL, 10), got = shapes[first].dim[x->in_axes[first]];
+        if (want != got)
+            return ir_fail(err, SJ_ERR_SHAPE,
+                           "vmap: the batch dimension is %s but input \"%s\" has %" PRId64
+                           " items (axis %d)", bd, names[first], got, x->in_axes[first]);
+    }
+    return SJ_OK;
+}
+
 /* ---- applying a step at materialisation ------------------------------------------- */
 
 sj_status rt_xform_apply(const rt_xform *x, const ir_graph *g, const ir_shape *shapes,
@@ -427,6 +651,16 @@ sj_status rt_xform_apply(const rt_xform *x, const ir_graph *g, const ir_shape *s
     case RT_XF_JACREV:
         st = pass_jacrev(g, x->output, x->nwrt, x->wrt, out, err);
         break;
+    case RT_XF_VMAP: {
+        int64_t nb = 0;
+        for (uint32_t p = 0; p < x->ninner; p++)
+            if (x->in_axes[p] >= 0) {
+                nb = shapes[p].dim[x->in_axes[p]];
+                break;
+            }
+        st = pass_vmap(g, x->in_axes, x->out_axes, shapes, nb, out, err);
+        break;
+    }
     default:
         st = ir_fail(err, SJ_ERR_INTERNAL, "unknown transform %d", (int)x->kind);
     }
