@@ -357,6 +357,223 @@ sj_status sj_jacrev(sj_fn *fn, int output, int nwrt, const int *wrt, sj_fn **out
  * ∂²f/∂u∂w of shape shape(u) ++ shape(w). */
 sj_status sj_hessian(sj_fn *fn, int output, int nwrt, const int *wrt, sj_fn **out);
 
+/* ---- covariance trees and mixed-model losses -------------------------------- */
+
+/*
+ * A covariance tree (in the style of torch_openreml) is a tree of nodes, each
+ * producing a matrix from its parameters: leaves (identity, σ²I, diagonal,
+ * equicorrelation, compound symmetry, AR(1), unstructured, lower triangular,
+ * a one-hot design, a user matrix) and operators (sum, block diagonal,
+ * propagation Z G Zᵀ, Kronecker, Hadamard, Gram).  sj_cov_build emits the
+ * root's matrix V(θ) into the graph as ordinary ops, so V and any loss built
+ * on it can be differentiated, batched and compiled like any other value.
+ *
+ * Nodes belong to the graph they were made with and live until
+ * sj_graph_free (there is no per-node free).  Constructors return NULL on
+ * failure; the error is recorded on the graph (sticky, like every builder
+ * call: a constructor given a NULL child after an earlier failure returns
+ * NULL quietly) and its message, naming the node, is in the context.  A node
+ * may be the child of several operators: its parameters are then shared
+ * (counted once).
+ *
+ * Parameters.  Every leaf parameter has a local name ("sigma2", "rho",
+ * "sigma2_0", "L_1_0"), a transform from the raw value θ_i to the value used
+ * in the matrix (its natural scale: a variance, a correlation, an entry of a
+ * Cholesky factor), an initial value and a free/fixed flag.  The full name
+ * is the path of node names from the root, '/'-separated, skipping unnamed
+ * (NULL or "") operators: "model/Subject/L_1_0".  Free parameters, in
+ * depth-first order of first appearance (children in order), make up the θ
+ * vector of sj_cov_build; fixed parameters are baked into the graph as
+ * constants.  Full names of the free parameters must be distinct.
+ *
+ * Initial and fixed values are given in the NATURAL scale (σ² = 1, ρ = 0);
+ * sj_cov_init returns the raw θ that maps to them.  Defaults: σ² = 1 through
+ * exp(2θ); ρ = 0 through a sigmoid onto (−1/(n−1), 1) (equicorrelation,
+ * compound symmetry) or (−1, 1) (AR1); unstructured L = I with exp on the
+ * diagonal and identity off it; lower triangular entries 1 on the diagonal,
+ * 0 below, identity transform.
+ *
+ * Sealing.  The first sj_cov_nparam, sj_cov_param_*, sj_cov_init or
+ * sj_cov_build on a root seals every node of its tree: the θ layout never
+ * changes afterwards, and the setters (sj_cov_set_init, sj_cov_set_transform,
+ * sj_cov_fix, sj_cov_unfix) on a sealed node fail.  A sealed node may still
+ * become the child of a new operator.  See docs/covariance.md.
+ */
+typedef struct sj_cov sj_cov;
+
+/* Transforms from raw θ to the natural scale, applied elementwise. */
+typedef enum sj_transform_kind {
+    SJ_TRANSFORM_IDENTITY,      /* θ */
+    SJ_TRANSFORM_EXP,           /* exp(θ) */
+    SJ_TRANSFORM_EXP2,          /* exp(2θ): a variance from a log standard deviation */
+    SJ_TRANSFORM_SIGMOID,       /* 1 / (1 + exp(−θ)) */
+    SJ_TRANSFORM_SIGMOID_RANGE, /* a + (b − a) sigmoid(θ), onto (a, b) */
+    SJ_TRANSFORM_SCALE_SHIFT,   /* a θ + b */
+    SJ_TRANSFORM_POWER          /* θ^a */
+} sj_transform_kind;
+
+#define SJ_TRANSFORM_MAX_STEPS 4
+
+/* A chain of up to SJ_TRANSFORM_MAX_STEPS steps, step[0] applied first.  A
+ * zeroed sj_transform (nstep 0) is the identity.  nstep < 0 marks a chain
+ * that grew too long in sj_transform_then; using it is an error. */
+typedef struct sj_transform {
+    int nstep;
+    struct {
+        sj_transform_kind kind;
+        double a, b;
+    } step[SJ_TRANSFORM_MAX_STEPS];
+} sj_transform;
+
+sj_transform sj_transform_identity(void);
+sj_transform sj_transform_exp(void);
+sj_transform sj_transform_exp2(void);
+sj_transform sj_transform_sigmoid(void);
+/* Onto (lo, hi); lo < hi. */
+sj_transform sj_transform_sigmoid_range(double lo, double hi);
+/* scale θ + shift; scale != 0. */
+sj_transform sj_transform_scale_shift(double scale, double shift);
+/* θ^p; p != 0.  Its inverse needs a positive value. */
+sj_transform sj_transform_power(double p);
+/* `first` then `next` (next ∘ first). */
+sj_transform sj_transform_then(sj_transform first, sj_transform next);
+/* The natural value of raw x (NaN for an invalid chain). */
+double sj_transform_apply(const sj_transform *t, double x);
+/* The raw x with apply(x) = y: SJ_OK, or SJ_ERR_DOMAIN when y is outside the
+ * chain's range, SJ_ERR_INVALID_ARGUMENT for an invalid chain. */
+sj_status sj_transform_inverse(const sj_transform *t, double y, double *x);
+
+/* Leaves.  dim strings are as in sj_input but must be a name or a size (not
+ * "?"); integer sizes must be >= 1 (>= 2 for equicorrelation and compound
+ * symmetry). */
+/* I (dim × dim); no parameters. */
+sj_cov *sj_cov_identity(sj_graph *g, const char *name, const char *dim);
+/* σ² I (dim × dim); parameter "sigma2" with the given natural init and
+ * transform (pass sj_transform_exp2() for the usual log-sd scale). */
+sj_cov *sj_cov_scalar(sj_graph *g, const char *name, const char *dim, double init,
+                      sj_transform t);
+/* diag(σ²_0, ..., σ²_{dim-1}); parameters "sigma2_<i>", all with this init
+ * and transform. */
+sj_cov *sj_cov_diagonal(sj_graph *g, const char *name, int64_t dim, double init,
+                        sj_transform t);
+/* (1 − ρ) I + ρ J; parameter "rho". */
+sj_cov *sj_cov_equicorrelation(sj_graph *g, const char *name, int64_t dim);
+/* σ² ((1 − ρ) I + ρ J); parameters "sigma2", "rho". */
+sj_cov *sj_cov_compound_symmetric(sj_graph *g, const char *name, int64_t dim);
+/* σ² ρ^|i−j|; parameters "sigma2", "rho". */
+sj_cov *sj_cov_ar1(sj_graph *g, const char *name, int64_t dim);
+/* L Lᵀ with L lower triangular (dim × dim), positive definite by
+ * construction: parameters "L_<i>_<j>" (i >= j, row by row), exp on the
+ * diagonal, identity below it. */
+sj_cov *sj_cov_unstructured(sj_graph *g, const char *name, int64_t dim);
+/* A lower-triangular rows × cols matrix Λ (cols <= rows), entries "L_<i>_<j>"
+ * (i >= j, row by row), identity transforms: with sj_cov_gram(SJ_GRAM_XXT)
+ * and a diagonal, a factor-analytic ΛΛᵀ + Ψ. */
+sj_cov *sj_cov_lower_triangular(sj_graph *g, const char *name, int64_t rows, int64_t cols);
+/* The one-hot design Z (n × nlevels) of integer codes 0..nlevels-1 stored as
+ * doubles in a rank-1 value (usually an input, so the data comes at call
+ * time).  levels: NULL, or nlevels names (copied) for the columns, in which
+ * case nlevels must be a decimal size.  No parameters. */
+sj_cov *sj_cov_dummy(sj_graph *g, const char *name, sj_value codes, const char *nlevels,
+                     const char *const *levels);
+/* The interaction a:b of two dummy nodes with decimal level counts: codes
+ * a + na·b (the first factor varies fastest, as R's interaction()), na·nb
+ * columns named "<a level>:<b level>" (all combinations, empty ones kept). */
+sj_cov *sj_cov_dummy_interaction(sj_graph *g, const char *name, sj_cov *a, sj_cov *b);
+/* A user matrix (rank 2, e.g. a kinship matrix given as an input); no
+ * parameters.  Scale it with sj_cov_kron(sj_cov_scalar(g, .., "1", ..), K). */
+sj_cov *sj_cov_fixed(sj_graph *g, const char *name, sj_value matrix);
+
+/* Operators.  Children must be non-NULL nodes of the same graph. */
+sj_cov *sj_cov_sum(sj_graph *g, const char *name, int n, sj_cov *const *children);
+sj_cov *sj_cov_block_diagonal(sj_graph *g, const char *name, int n, sj_cov *const *children);
+/* Z G Zᵀ (cols(Z) = rows(G)). */
+sj_cov *sj_cov_propagate(sj_graph *g, const char *name, sj_cov *z, sj_cov *gcov);
+sj_cov *sj_cov_kron(sj_graph *g, const char *name, sj_cov *a, sj_cov *b);
+/* Elementwise product (equal shapes). */
+sj_cov *sj_cov_hadamard(sj_graph *g, const char *name, sj_cov *a, sj_cov *b);
+typedef enum sj_gram { SJ_GRAM_XTX, SJ_GRAM_XXT } sj_gram;
+/* XᵀX or XXᵀ. */
+sj_cov *sj_cov_gram(sj_graph *g, const char *name, sj_cov *x, sj_gram which);
+
+/* Setters on a leaf's parameter (local name), before the node is sealed.
+ * Values are natural-scale and must lie in the transform's range. */
+sj_status sj_cov_set_init(sj_cov *node, const char *param, double value);
+sj_status sj_cov_set_transform(sj_cov *node, const char *param, sj_transform t);
+sj_status sj_cov_fix(sj_cov *node, const char *param, double value);
+sj_status sj_cov_unfix(sj_cov *node, const char *param);
+
+/* Number of free parameters of the tree under root (the length of θ), or -1
+ * on error (message in the context).  Seals the tree. */
+int sj_cov_nparam(sj_cov *root);
+/* Full name of free parameter i; owned by the graph.  NULL on error. */
+const char *sj_cov_param_name(sj_cov *root, int i);
+/* Position of the free parameter with this full name. */
+sj_status sj_cov_param_index(sj_cov *root, const char *name, int *index);
+/* The transform of free parameter i. */
+sj_status sj_cov_param_transform(sj_cov *root, int i, sj_transform *t);
+/* Raw initial θ: theta[0..n-1], n = sj_cov_nparam(root). */
+sj_status sj_cov_init(sj_cov *root, double *theta, size_t n);
+/* Emits V(θ) into the graph: theta is a rank-1 value of length
+ * sj_cov_nparam(root) (declare it with a decimal size), ignored (may be
+ * SJ_INVALID) when the tree has no free parameter.  Shared subtrees are
+ * emitted once per call. */
+sj_status sj_cov_build(sj_cov *root, sj_value theta, sj_value *v);
+/* Rows and columns of a node as dimension strings ("12", a name, or "?" for a
+ * size known only at specialisation); owned by the graph. */
+sj_status sj_cov_shape(const sj_cov *node, const char **rows, const char **cols);
+/* Column names of a dummy node: j < nlevels; NULL if it has none. */
+const char *sj_cov_column_name(const sj_cov *node, int64_t j);
+
+/* Factor coding of strings (R's factor() in the C locale: levels are the
+ * distinct strings sorted by strcmp).  codes[i] (n doubles, for an input of
+ * sj_cov_dummy) is the level index of strings[i]; *levels (owned by g) lists
+ * the *nlevels names. */
+sj_status sj_factor_levels(sj_graph *g, const char *const *strings, size_t n,
+                           double *codes, int64_t *nlevels, const char *const **levels);
+/* Codes of new strings against known levels; a string that is not a level is
+ * SJ_ERR_UNKNOWN_NAME naming it and its row. */
+sj_status sj_factor_encode(sj_graph *g, int64_t nlevels, const char *const *levels,
+                           const char *const *strings, size_t n, double *codes);
+
+/* Gaussian losses of y ~ N(Xβ, V), dense: V (n × n) symmetric positive
+ * definite, X (n × p) of full column rank, y (n).  Through the Cholesky
+ * factors of V and XᵀV⁻¹X:
+ *   REML  −2ℓ_R = log|V| + log|XᵀV⁻¹X| + yᵀPy + (n − p) log 2π,
+ *   ML    −2ℓ   = log|V| + yᵀPy + n log 2π   (at the GLS β̂; yᵀPy = r̂ᵀV⁻¹r̂),
+ * P = V⁻¹ − V⁻¹X(XᵀV⁻¹X)⁻¹XᵀV⁻¹.  With σ² a parameter of V (not profiled),
+ * the REML value equals lme4's "REML criterion" and the ML value lme4's
+ * deviance at the same variance components.  Scalars; SJ_INVALID on error. */
+sj_value sj_reml_criterion(sj_graph *g, sj_value v, sj_value x, sj_value y);
+sj_value sj_ml_deviance(sj_graph *g, sj_value v, sj_value x, sj_value y);
+
+/* Batching (JAX's vmap): a function that maps fn over a batch axis of its
+ * inputs, as if fn were called once per batch item and the results stacked.
+ * Inputs: fn's, each with the batch axis inserted at in_axes[i] (an axis
+ * 0..rank, where rank is the input's rank in fn), or unchanged when in_axes[i]
+ * is -1 (shared by every item, not batched).  Outputs: fn's, each with the
+ * batch axis at out_axes[k] (0..rank of output k); an output that does not
+ * depend on a batched input is broadcast along it.  out_axes[k] = -1 returns
+ * output k without a batch axis, which is allowed only if it depends on no
+ * batched input (else SJ_ERR_INVALID_ARGUMENT when specialised).  in_axes
+ * NULL batches every input at axis 0, out_axes NULL puts every batch axis
+ * first.  batch_dim names the batch dimension in the signature (as in
+ * sj_input: a name, a size, or "?" / NULL for an anonymous one); a size
+ * there must then be the batch size.
+ *
+ * The result composes with every transform in both orders and nests
+ * (vmap of vmap).  Batching is done at specialisation, on the concrete graph:
+ * work that depends on no batched input is done once, and a matmul or solve
+ * whose other operand is an unbatched matrix becomes one larger GEMM or one
+ * solve with more right-hand sides.
+ *
+ * Errors: an axis out of range, or no batched input, is
+ * SJ_ERR_INVALID_ARGUMENT; an input or output that would have more than
+ * SJ_MAX_RANK axes is SJ_ERR_SHAPE.  When specialised, batched inputs of
+ * different batch sizes are SJ_ERR_SHAPE naming both inputs and their sizes. */
+sj_status sj_vmap(sj_fn *fn, const int *in_axes, const int *out_axes, const char *batch_dim,
+                  sj_fn **out);
+
 #ifdef __cplusplus
 }
 #endif
