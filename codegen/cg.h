@@ -40,6 +40,10 @@ void cg_plan_free(cg_plan *p);
 void cg_operands(const ir_graph *g, ir_val v, ir_val *ops);
 /* Matmul operand i of v with its transpose flag after folding. */
 ir_val cg_matmul_operand(const ir_graph *g, ir_val v, int i, int *trans);
+/* For logdet v: an earlier cholesky of the same matrix, whose factor v then
+ * reads instead of factoring again (logdet A = 2 Σ log Lᵢᵢ), or IR_NONE.
+ * A REML deviance takes both of V; this halves its O(n³) work. */
+ir_val cg_logdet_factor(const ir_graph *g, ir_val v);
 
 /* ---- lowering state --------------------------------------------------------- */
 
@@ -57,6 +61,7 @@ typedef struct cg_lower {
     LLVMValueRef *temp;  /* per node: workspace, or NULL */
     LLVMValueRef flat;   /* linear index inside a flat elementwise loop */
     double **consts;     /* kernel-owned copies of constants (per node) */
+    int novec;           /* > 0: loops begun now are not vectorised */
     cg_stats stats;
     ir_err *err;
 } cg_lower;
@@ -105,10 +110,17 @@ LLVMValueRef cg_offset(cg_lower *L, const ir_shape *s, LLVMValueRef *idx);
 /* A stack slot in the entry block (promoted to a register by the optimiser). */
 LLVMValueRef cg_slot(cg_lower *L, LLVMTypeRef t, const char *name);
 
-/* A counted loop: for (i = 0; i < n; i++). */
+/* A counted loop: for (i = 0; i < n; i++).  Loops whose trip count is a
+ * constant below CG_VECTOR_MIN_TRIP, and every loop begun while L->novec > 0
+ * (small inline linear algebra), carry llvm.loop.vectorize.enable=false:
+ * vectorised, they became masked loads, gathers and scatters behind run-time
+ * alias checks, a large part of the REML kernel's IR, for no speed at these
+ * sizes.  See docs/codegen.md. */
+#define CG_VECTOR_MIN_TRIP 16
 typedef struct cg_loop {
-    LLVMValueRef var, i;
-    LLVMBasicBlockRef head, exit;
+    LLVMValueRef var, i, n; /* var NULL: one iteration, no loop */
+    LLVMBasicBlockRef body, exit;
+    int novec;
 } cg_loop;
 void cg_loop_begin(cg_lower *L, cg_loop *lp, LLVMValueRef n);
 void cg_loop_end(cg_lower *L, cg_loop *lp);

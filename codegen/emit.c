@@ -2,6 +2,8 @@
  * addressing, counted loops, calls and the error exit. */
 #include <string.h>
 
+#include <llvm-c/DebugInfo.h>
+
 #include "codegen/cg.h"
 
 LLVMValueRef cg_i64(cg_lower *L, int64_t v) { return LLVMConstInt(L->i64, (unsigned long long)v, 1); }
@@ -51,38 +53,68 @@ LLVMValueRef cg_slot(cg_lower *L, LLVMTypeRef t, const char *name)
     return LLVMBuildAlloca(L->ab, t, name);
 }
 
+/* Loops are emitted already rotated (test at the bottom), so the optimiser
+ * needs no loop-rotate pass; the entry test is left out when the trip count
+ * is a constant above zero, and a constant trip count of one emits no loop at
+ * all (a batch loop over one matrix, say). */
 void cg_loop_from(cg_lower *L, cg_loop *lp, LLVMValueRef lo, LLVMValueRef n)
 {
+    int known = LLVMIsAConstantInt(lo) && LLVMIsAConstantInt(n);
+    int64_t trip = known ? LLVMConstIntGetSExtValue(n) - LLVMConstIntGetSExtValue(lo) : -1;
+    lp->n = n;
+    lp->novec = L->novec > 0 || (known && trip < CG_VECTOR_MIN_TRIP);
+    if (trip == 1) {
+        lp->var = NULL;
+        lp->i = lo;
+        return;
+    }
     lp->var = cg_slot(L, L->i64, "i");
     LLVMBuildStore(L->b, lo, lp->var);
-    lp->head = LLVMAppendBasicBlockInContext(L->cx, L->fn, "loop");
-    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(L->cx, L->fn, "body");
+    lp->body = LLVMAppendBasicBlockInContext(L->cx, L->fn, "body");
     lp->exit = LLVMAppendBasicBlockInContext(L->cx, L->fn, "done");
-    LLVMBuildBr(L->b, lp->head);
-    LLVMPositionBuilderAtEnd(L->b, lp->head);
+    if (trip > 0)
+        LLVMBuildBr(L->b, lp->body);
+    else
+        LLVMBuildCondBr(L->b, LLVMBuildICmp(L->b, LLVMIntSLT, lo, n, ""), lp->body, lp->exit);
+    LLVMPositionBuilderAtEnd(L->b, lp->body);
     lp->i = LLVMBuildLoad2(L->b, L->i64, lp->var, "i");
-    LLVMBuildCondBr(L->b, LLVMBuildICmp(L->b, LLVMIntSLT, lp->i, n, ""), body, lp->exit);
-    LLVMPositionBuilderAtEnd(L->b, body);
 }
 
 void cg_loop_begin(cg_lower *L, cg_loop *lp, LLVMValueRef n) { cg_loop_from(L, lp, cg_i64(L, 0), n); }
 
+/* !{!self, !{!"llvm.loop.vectorize.enable", i1 false}}: the self reference
+ * makes the node distinct, one per loop. */
+static LLVMMetadataRef no_vectorize(cg_lower *L)
+{
+    static const char key[] = "llvm.loop.vectorize.enable";
+    LLVMMetadataRef ops[2] = {LLVMMDStringInContext2(L->cx, key, sizeof key - 1),
+                              LLVMValueAsMetadata(LLVMConstInt(L->i1, 0, 0))};
+    LLVMMetadataRef tmp = LLVMTemporaryMDNode(L->cx, NULL, 0);
+    LLVMMetadataRef id[2] = {tmp, LLVMMDNodeInContext2(L->cx, ops, 2)};
+    LLVMMetadataRef loop = LLVMMDNodeInContext2(L->cx, id, 2);
+    LLVMMetadataReplaceAllUsesWith(tmp, loop);
+    return loop;
+}
+
 void cg_loop_end(cg_lower *L, cg_loop *lp)
 {
-    LLVMBuildStore(L->b, LLVMBuildNSWAdd(L->b, lp->i, cg_i64(L, 1), ""), lp->var);
-    LLVMBuildBr(L->b, lp->head);
+    if (!lp->var)
+        return;
+    LLVMValueRef next = LLVMBuildNSWAdd(L->b, lp->i, cg_i64(L, 1), "");
+    LLVMBuildStore(L->b, next, lp->var);
+    LLVMValueRef br = LLVMBuildCondBr(L->b, LLVMBuildICmp(L->b, LLVMIntSLT, next, lp->n, ""),
+                                      lp->body, lp->exit);
+    if (lp->novec) {
+        unsigned kind = LLVMGetMDKindIDInContext(L->cx, "llvm.loop", 9);
+        LLVMSetMetadata(br, kind, LLVMMetadataAsValue(L->cx, no_vectorize(L)));
+    }
     LLVMPositionBuilderAtEnd(L->b, lp->exit);
 }
 
 void cg_nest_begin(cg_lower *L, cg_nest *nest, int rank, const int64_t *dims, LLVMValueRef *idx)
 {
     nest->rank = rank;
-    for (int k = 0; k < rank; k++) {
-        if (dims[k] == 1) { /* no loop for a unit axis */
-            nest->lp[k].var = NULL;
-            idx[k] = cg_i64(L, 0);
-            continue;
-        }
+    for (int k = 0; k < rank; k++) { /* a unit axis gets no loop (cg_loop_from) */
         cg_loop_begin(L, &nest->lp[k], cg_i64(L, dims[k]));
         idx[k] = nest->lp[k].i;
     }
@@ -91,8 +123,7 @@ void cg_nest_begin(cg_lower *L, cg_nest *nest, int rank, const int64_t *dims, LL
 void cg_nest_end(cg_lower *L, cg_nest *nest)
 {
     for (int k = nest->rank - 1; k >= 0; k--)
-        if (nest->lp[k].var)
-            cg_loop_end(L, &nest->lp[k]);
+        cg_loop_end(L, &nest->lp[k]);
 }
 
 static LLVMValueRef declare(cg_lower *L, const char *name, LLVMTypeRef ft)

@@ -14,6 +14,8 @@
  * the same bytes, so no transposed copy is made, and the upper factor of the
  * column-major view is the lower factor L of the row-major one. */
 #include <limits.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "codegen/cg.h"
 
@@ -110,10 +112,67 @@ static LLVMValueRef batch_ptr(cg_lower *L, LLVMValueRef base, LLVMValueRef b, in
     return cg_gep(L, base, LLVMBuildNSWMul(L->b, b, cg_i64(L, size), ""));
 }
 
-/* p[i*ld + j] */
+/* p[i*ld + j], ld an i64 value */
+static LLVMValueRef atv(cg_lower *L, LLVMValueRef p, LLVMValueRef i, LLVMValueRef ld, LLVMValueRef j)
+{
+    return cg_gep(L, p, LLVMBuildNSWAdd(L->b, LLVMBuildNSWMul(L->b, i, ld, ""), j, ""));
+}
+
 static LLVMValueRef at(cg_lower *L, LLVMValueRef p, LLVMValueRef i, int64_t ld, LLVMValueRef j)
 {
-    return cg_gep(L, p, LLVMBuildNSWAdd(L->b, LLVMBuildNSWMul(L->b, i, cg_i64(L, ld), ""), j, ""));
+    return atv(L, p, i, cg_i64(L, ld), j);
+}
+
+/* ---- helper functions ----------------------------------------------------- */
+
+/* Small linear algebra (Cholesky, triangular solves) is built once per
+ * kernel as an internal noinline function of the matrix sizes and called
+ * wherever it is needed: a REML kernel factors and solves several small
+ * systems, and each inline copy used to cost optimiser and instruction
+ * selection time.  Their loops are not vectorised (L->novec). */
+typedef struct helper {
+    LLVMValueRef fn;
+    LLVMBuilderRef b, ab;
+} helper;
+
+/* Returns the function `name` if the module has it (*fresh = 0); otherwise
+ * declares it and points L's builders at its body (*fresh = 1) until
+ * helper_end. */
+static LLVMValueRef helper_begin(cg_lower *L, const char *name, LLVMTypeRef ret, int n,
+                                 LLVMTypeRef *params, helper *save, int *fresh)
+{
+    LLVMValueRef f = LLVMGetNamedFunction(L->m, name);
+    *fresh = !f;
+    if (f)
+        return f;
+    f = LLVMAddFunction(L->m, name, LLVMFunctionType(ret, params, (unsigned)n, 0));
+    LLVMSetLinkage(f, LLVMInternalLinkage);
+    static const char *const attrs[] = {"nounwind", "noinline", "nosync", "willreturn"};
+    for (size_t k = 0; k < sizeof attrs / sizeof attrs[0]; k++) {
+        unsigned kind = LLVMGetEnumAttributeKindForName(attrs[k], strlen(attrs[k]));
+        LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(L->cx, kind, 0));
+    }
+    *save = (helper){L->fn, L->b, L->ab};
+    L->fn = f;
+    L->b = LLVMCreateBuilderInContext(L->cx);
+    L->ab = LLVMCreateBuilderInContext(L->cx);
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(L->cx, f, "entry");
+    LLVMPositionBuilderAtEnd(L->ab, entry);
+    LLVMPositionBuilderAtEnd(L->b, LLVMAppendBasicBlockInContext(L->cx, f, "body"));
+    LLVMBuildBr(L->ab, LLVMGetNextBasicBlock(entry));
+    LLVMPositionBuilderBefore(L->ab, LLVMGetBasicBlockTerminator(entry));
+    L->novec++;
+    return f;
+}
+
+static void helper_end(cg_lower *L, const helper *save)
+{
+    LLVMDisposeBuilder(L->b);
+    LLVMDisposeBuilder(L->ab);
+    L->fn = save->fn;
+    L->b = save->b;
+    L->ab = save->ab;
+    L->novec--;
 }
 
 static LLVMValueRef ld(cg_lower *L, LLVMValueRef p) { return LLVMBuildLoad2(L->b, L->f64, p, ""); }
@@ -236,9 +295,11 @@ static sj_status emit_matmul(cg_lower *L, ir_val v)
     cg_loop_begin(L, &lb, cg_i64(L, nb));
     LLVMValueRef pa = batch_ptr(L, d.a, lb.i, d.sa), pb = batch_ptr(L, d.b, lb.i, d.sb);
     LLVMValueRef pc = batch_ptr(L, L->base[v], lb.i, d.sc);
-    if (small)
+    if (small) {
+        L->novec++;
         mm_inline(L, &d, pa, pb, pc);
-    else
+        L->novec--;
+    } else
         mm_blas(L, &d, pa, pb, pc);
     cg_loop_end(L, &lb);
     if (small)
@@ -250,38 +311,64 @@ static sj_status emit_matmul(cg_lower *L, ir_val v)
 
 /* ---- cholesky and logdet --------------------------------------------------- */
 
-/* In-place Cholesky of the n×n row-major matrix at a (lower triangle read,
- * upper zeroed); fails with SJ_ERR_NOT_POSITIVE_DEFINITE like dpotrf. */
-static void chol_inline(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLVMValueRef b)
+/* i64 sj_chol_small(ptr a, i64 n): in-place Cholesky of the n×n row-major
+ * matrix at a (lower triangle read, upper zeroed).  Returns 0, or like dpotrf
+ * the order of the leading minor that is not positive definite. */
+static LLVMValueRef chol_small_fn(cg_lower *L)
 {
+    LLVMTypeRef params[2] = {L->ptr, L->i64};
+    helper save;
+    int fresh;
+    LLVMValueRef f = helper_begin(L, "sj_chol_small", L->i64, 2, params, &save, &fresh);
+    if (!fresh)
+        return f;
     LLVMBuilderRef B = L->b;
+    LLVMValueRef a = LLVMGetParam(f, 0), n = LLVMGetParam(f, 1);
     cg_loop lj, lk, li, lk2;
-    cg_loop_begin(L, &lj, cg_i64(L, n));
+    cg_loop_begin(L, &lj, n);
     LLVMValueRef j = lj.i, s = cg_slot(L, L->f64, "s");
-    LLVMBuildStore(B, ld(L, at(L, a, j, n, j)), s);
+    LLVMBuildStore(B, ld(L, atv(L, a, j, n, j)), s);
     cg_loop_begin(L, &lk, j);
-    LLVMValueRef t = ld(L, at(L, a, j, n, lk.i));
+    LLVMValueRef t = ld(L, atv(L, a, j, n, lk.i));
     LLVMBuildStore(B, LLVMBuildFSub(B, LLVMBuildLoad2(B, L->f64, s, ""), LLVMBuildFMul(B, t, t, ""), ""), s);
     cg_loop_end(L, &lk);
     LLVMValueRef dsq = LLVMBuildLoad2(B, L->f64, s, "");
-    cg_fail_if(L, LLVMBuildFCmp(B, LLVMRealULE, dsq, cg_f64(L, 0.0), ""), SJ_ERR_NOT_POSITIVE_DEFINITE,
-               v, b, NULL, LLVMBuildNSWAdd(B, j, cg_i64(L, 1), ""));
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(L->cx, f, "fail");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(L->cx, f, "ok");
+    LLVMBuildCondBr(B, LLVMBuildFCmp(B, LLVMRealULE, dsq, cg_f64(L, 0.0), ""), fail, ok);
+    LLVMPositionBuilderAtEnd(B, fail);
+    LLVMBuildRet(B, LLVMBuildNSWAdd(B, j, cg_i64(L, 1), ""));
+    LLVMPositionBuilderAtEnd(B, ok);
     LLVMValueRef d = cg_intrinsic(L, "llvm.sqrt", dsq);
-    LLVMBuildStore(B, d, at(L, a, j, n, j));
-    cg_loop_from(L, &li, LLVMBuildNSWAdd(B, j, cg_i64(L, 1), ""), cg_i64(L, n));
-    LLVMBuildStore(B, ld(L, at(L, a, li.i, n, j)), s);
+    LLVMBuildStore(B, d, atv(L, a, j, n, j));
+    cg_loop_from(L, &li, LLVMBuildNSWAdd(B, j, cg_i64(L, 1), ""), n);
+    LLVMBuildStore(B, ld(L, atv(L, a, li.i, n, j)), s);
     cg_loop_begin(L, &lk2, j);
-    LLVMValueRef p = LLVMBuildFMul(B, ld(L, at(L, a, li.i, n, lk2.i)), ld(L, at(L, a, j, n, lk2.i)), "");
+    LLVMValueRef p = LLVMBuildFMul(B, ld(L, atv(L, a, li.i, n, lk2.i)), ld(L, atv(L, a, j, n, lk2.i)), "");
     LLVMBuildStore(B, LLVMBuildFSub(B, LLVMBuildLoad2(B, L->f64, s, ""), p, ""), s);
     cg_loop_end(L, &lk2);
-    LLVMBuildStore(B, LLVMBuildFDiv(B, LLVMBuildLoad2(B, L->f64, s, ""), d, ""), at(L, a, li.i, n, j));
-    LLVMBuildStore(B, cg_f64(L, 0.0), at(L, a, j, n, li.i));
+    LLVMBuildStore(B, LLVMBuildFDiv(B, LLVMBuildLoad2(B, L->f64, s, ""), d, ""), atv(L, a, li.i, n, j));
+    LLVMBuildStore(B, cg_f64(L, 0.0), atv(L, a, j, n, li.i));
     cg_loop_end(L, &li);
     cg_loop_end(L, &lj);
+    LLVMBuildRet(B, cg_i64(L, 0));
+    helper_end(L, &save);
+    return f;
 }
 
-/* Cholesky through LAPACK, upper triangle then zeroed. */
-static void chol_lapack(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLVMValueRef b, int zero_upper)
+/* In-place Cholesky of the n×n matrix at a through sj_chol_small; fails with
+ * SJ_ERR_NOT_POSITIVE_DEFINITE like dpotrf. */
+static void chol_inline(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLVMValueRef b)
+{
+    LLVMValueRef f = chol_small_fn(L);
+    LLVMValueRef args[2] = {a, cg_i64(L, n)};
+    LLVMValueRef info = LLVMBuildCall2(L->b, LLVMGlobalGetValueType(f), f, args, 2, "");
+    cg_fail_if(L, LLVMBuildICmp(L->b, LLVMIntNE, info, cg_i64(L, 0), ""),
+               SJ_ERR_NOT_POSITIVE_DEFINITE, v, b, NULL, info);
+}
+
+/* Cholesky through LAPACK (dpotrf touches the lower triangle only). */
+static void chol_lapack(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLVMValueRef b)
 {
     LLVMValueRef args[5] = {cg_i32(L, COL_MAJOR), cg_i32(L, 'U'), cg_i32(L, (int32_t)n), a,
                             cg_i32(L, (int32_t)n)};
@@ -289,27 +376,52 @@ static void chol_lapack(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLVMVa
     check_info(L, v, info, b, SJ_ERR_NOT_POSITIVE_DEFINITE);
     /* OpenBLAS lets a NaN through as a NaN factor; a NaN anywhere in the
      * lower triangle reaches the diagonal, which ir/eval rejects. */
-    cg_loop li, lj;
+    cg_loop li;
     cg_loop_begin(L, &li, cg_i64(L, n));
     LLVMValueRef d = ld(L, at(L, a, li.i, n, li.i));
     cg_fail_if(L, LLVMBuildFCmp(L->b, LLVMRealUNO, d, d, ""), SJ_ERR_NOT_POSITIVE_DEFINITE, v, b,
                NULL, LLVMBuildNSWAdd(L->b, li.i, cg_i64(L, 1), ""));
     cg_loop_end(L, &li);
-    if (!zero_upper)
-        return;
-    cg_loop_begin(L, &li, cg_i64(L, n));
-    cg_loop_from(L, &lj, LLVMBuildNSWAdd(L->b, li.i, cg_i64(L, 1), ""), cg_i64(L, n));
-    LLVMBuildStore(L->b, cg_f64(L, 0.0), at(L, a, li.i, n, lj.i));
-    cg_loop_end(L, &lj);
-    cg_loop_end(L, &li);
 }
 
-static void factor(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLVMValueRef b, int zero_upper)
+static void factor(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLVMValueRef b)
 {
     if (n <= CG_SMALL_CHOL)
         chol_inline(L, v, a, n, b);
     else
-        chol_lapack(L, v, a, n, b, zero_upper);
+        chol_lapack(L, v, a, n, b);
+}
+
+/* Copies the lower triangle of every matrix of u (read element by element)
+ * to dst, and zeroes the upper one when zero_upper: all a factorisation
+ * reads, and as the peer (LAPACKE user) does it, half the stores of a full
+ * copy followed by a zeroing pass. */
+static void fill_lower(cg_lower *L, ir_val u, LLVMValueRef dst, int zero_upper)
+{
+    const ir_shape *s = ir_shape_of(L->g, u);
+    int r = s->rank;
+    int64_t n = s->dim[r - 1];
+    LLVMValueRef idx[IR_MAX_RANK];
+    cg_nest nest;
+    cg_loop lj;
+    if (n <= CG_SMALL_CHOL)
+        L->novec++;
+    cg_nest_begin(L, &nest, r - 1, s->dim, idx);
+    LLVMValueRef next = LLVMBuildNSWAdd(L->b, idx[r - 2], cg_i64(L, 1), "");
+    cg_loop_begin(L, &lj, next);
+    idx[r - 1] = lj.i;
+    cg_store(L, dst, cg_offset(L, s, idx), cg_read(L, u, idx));
+    cg_loop_end(L, &lj);
+    if (zero_upper) {
+        idx[r - 1] = next;
+        LLVMValueRef p = cg_gep(L, dst, cg_offset(L, s, idx));
+        LLVMValueRef bytes = LLVMBuildNSWMul(L->b, LLVMBuildNSWSub(L->b, cg_i64(L, n), next, ""),
+                                             cg_i64(L, 8), "");
+        LLVMBuildMemSet(L->b, p, LLVMConstInt(L->i8, 0, 0), bytes, 8);
+    }
+    cg_nest_end(L, &nest);
+    if (n <= CG_SMALL_CHOL)
+        L->novec--;
 }
 
 static void count_linalg(cg_lower *L, int inline_loops)
@@ -324,10 +436,11 @@ static sj_status emit_cholesky(cg_lower *L, ir_val v)
 {
     const ir_shape *s = ir_shape_of(L->g, v);
     int64_t n = s->dim[s->rank - 1];
-    cg_fill(L, ir_node_at(L->g, v)->input[0], L->base[v]);
+    if (n > 0)
+        fill_lower(L, ir_node_at(L->g, v)->input[0], L->base[v], 1);
     cg_loop lb;
     cg_loop_begin(L, &lb, cg_i64(L, nbatch(s, 2)));
-    factor(L, v, batch_ptr(L, L->base[v], lb.i, n * n), n, lb.i, 1);
+    factor(L, v, batch_ptr(L, L->base[v], lb.i, n * n), n, lb.i);
     cg_loop_end(L, &lb);
     count_linalg(L, n <= CG_SMALL_CHOL);
     return SJ_OK;
@@ -335,23 +448,28 @@ static sj_status emit_cholesky(cg_lower *L, ir_val v)
 
 static size_t temp_logdet(const ir_graph *g, ir_val v)
 {
+    if (cg_logdet_factor(g, v) != IR_NONE)
+        return 0;
     return ir_shape_numel(ir_shape_of(g, ir_node_at(g, v)->input[0])) * sizeof(double);
 }
 
+/* logdet A = 2 Σ log Lᵢᵢ, factoring a copy of A unless a cholesky of A has
+ * already been computed (cg_logdet_factor). */
 static sj_status emit_logdet(cg_lower *L, ir_val v)
 {
-    ir_val a = ir_node_at(L->g, v)->input[0];
+    ir_val a = ir_node_at(L->g, v)->input[0], c = cg_logdet_factor(L->g, v);
     const ir_shape *s = ir_shape_of(L->g, a);
     int64_t n = s->dim[s->rank - 1];
-    if (n > 0)
-        cg_fill(L, a, L->temp[v]);
+    if (n > 0 && c == IR_NONE)
+        fill_lower(L, a, L->temp[v], 0);
     cg_loop lb, li;
     cg_loop_begin(L, &lb, cg_i64(L, nbatch(s, 2)));
     LLVMValueRef acc = cg_slot(L, L->f64, "logdet");
     LLVMBuildStore(L->b, cg_f64(L, 0.0), acc);
     if (n > 0) {
-        LLVMValueRef p = batch_ptr(L, L->temp[v], lb.i, n * n);
-        factor(L, v, p, n, lb.i, 0);
+        LLVMValueRef p = batch_ptr(L, c == IR_NONE ? L->temp[v] : L->base[c], lb.i, n * n);
+        if (c == IR_NONE)
+            factor(L, v, p, n, lb.i);
         cg_loop_begin(L, &li, cg_i64(L, n));
         LLVMValueRef x = ld(L, at(L, p, li.i, n, li.i));
         LLVMValueRef sum = LLVMBuildFAdd(L->b, LLVMBuildLoad2(L->b, L->f64, acc, ""),
@@ -362,7 +480,8 @@ static sj_status emit_logdet(cg_lower *L, ir_val v)
     LLVMValueRef r = LLVMBuildFMul(L->b, cg_f64(L, 2.0), LLVMBuildLoad2(L->b, L->f64, acc, ""), "");
     cg_store(L, L->base[v], lb.i, r);
     cg_loop_end(L, &lb);
-    count_linalg(L, n <= CG_SMALL_CHOL);
+    if (c == IR_NONE)
+        count_linalg(L, n <= CG_SMALL_CHOL);
     return SJ_OK;
 }
 
@@ -380,30 +499,41 @@ static void check_diagonal(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLV
     cg_loop_end(L, &li);
 }
 
-/* Solves in place: X (rows × cols, row-major at x) := op(A)⁻¹ X, or X op(A)⁻¹
- * with SJ_SOLVE_RIGHT, by substitution.  The system matrix M is op(A) for a
- * left solve and op(A)ᵀ for a right one (X's rows are then the systems). */
-static void trsm_inline(cg_lower *L, LLVMValueRef a, int64_t n, LLVMValueRef x, int64_t rows,
-                        int64_t cols, unsigned flags)
+/* void sj_trsm_small_<flags>(ptr a, i64 n, ptr x, i64 rows, i64 cols):
+ * solves in place X (rows × cols, row-major at x) := op(A)⁻¹ X, or X op(A)⁻¹
+ * with SJ_SOLVE_RIGHT, by substitution; one function per flags value.  The
+ * system matrix M is op(A) for a left solve and op(A)ᵀ for a right one (X's
+ * rows are then the systems). */
+static LLVMValueRef trsm_small_fn(cg_lower *L, unsigned flags)
 {
+    char name[40];
+    snprintf(name, sizeof name, "sj_trsm_small_%u", flags);
+    LLVMTypeRef params[5] = {L->ptr, L->i64, L->ptr, L->i64, L->i64};
+    helper save;
+    int fresh;
+    LLVMValueRef f = helper_begin(L, name, L->vd, 5, params, &save, &fresh);
+    if (!fresh)
+        return f;
     LLVMBuilderRef B = L->b;
+    LLVMValueRef a = LLVMGetParam(f, 0), n = LLVMGetParam(f, 1), x = LLVMGetParam(f, 2);
+    LLVMValueRef rows = LLVMGetParam(f, 3), cols = LLVMGetParam(f, 4);
     int left = !(flags & SJ_SOLVE_RIGHT), trans = (flags & SJ_SOLVE_TRANSPOSE) != 0;
     int upper = (flags & SJ_SOLVE_UPPER) != 0;
     int swap = left ? trans : !trans;          /* M[i][k] = A[k][i] */
     int forward = swap ? upper : !upper;       /* M is lower triangular */
-    int64_t nsys = left ? cols : rows;
-#define M(i, k) ld(L, swap ? at(L, a, (k), n, (i)) : at(L, a, (i), n, (k)))
-#define X(i, c) (left ? at(L, x, (i), cols, (c)) : at(L, x, (c), cols, (i)))
+    LLVMValueRef nsys = left ? cols : rows;
+#define M(i, k) ld(L, swap ? atv(L, a, (k), n, (i)) : atv(L, a, (i), n, (k)))
+#define X(i, c) (left ? atv(L, x, (i), cols, (c)) : atv(L, x, (c), cols, (i)))
     cg_loop lc, li, lk;
-    cg_loop_begin(L, &lc, cg_i64(L, nsys));
-    cg_loop_begin(L, &li, cg_i64(L, n));
-    LLVMValueRef i = forward ? li.i : LLVMBuildNSWSub(B, cg_i64(L, n - 1), li.i, "");
+    cg_loop_begin(L, &lc, nsys);
+    cg_loop_begin(L, &li, n);
+    LLVMValueRef i = forward ? li.i : LLVMBuildNSWSub(B, LLVMBuildNSWSub(B, n, cg_i64(L, 1), ""), li.i, "");
     LLVMValueRef s = cg_slot(L, L->f64, "s");
     LLVMBuildStore(B, ld(L, X(i, lc.i)), s);
     if (forward)
         cg_loop_begin(L, &lk, i);
     else
-        cg_loop_from(L, &lk, LLVMBuildNSWAdd(B, i, cg_i64(L, 1), ""), cg_i64(L, n));
+        cg_loop_from(L, &lk, LLVMBuildNSWAdd(B, i, cg_i64(L, 1), ""), n);
     LLVMValueRef p = LLVMBuildFMul(B, M(i, lk.i), ld(L, X(lk.i, lc.i)), "");
     LLVMBuildStore(B, LLVMBuildFSub(B, LLVMBuildLoad2(B, L->f64, s, ""), p, ""), s);
     cg_loop_end(L, &lk);
@@ -412,6 +542,17 @@ static void trsm_inline(cg_lower *L, LLVMValueRef a, int64_t n, LLVMValueRef x, 
     cg_loop_end(L, &lc);
 #undef M
 #undef X
+    LLVMBuildRetVoid(B);
+    helper_end(L, &save);
+    return f;
+}
+
+static void trsm_inline(cg_lower *L, LLVMValueRef a, int64_t n, LLVMValueRef x, int64_t rows,
+                        int64_t cols, unsigned flags)
+{
+    LLVMValueRef f = trsm_small_fn(L, flags);
+    LLVMValueRef args[5] = {a, cg_i64(L, n), x, cg_i64(L, rows), cg_i64(L, cols)};
+    LLVMBuildCall2(L->b, LLVMGlobalGetValueType(f), f, args, 5, "");
 }
 
 static void trsm_blas(cg_lower *L, LLVMValueRef a, int64_t n, LLVMValueRef x, int64_t rows,
@@ -446,7 +587,9 @@ static sj_status emit_solve_tri(cg_lower *L, ir_val v)
     cg_loop_begin(L, &lb, cg_i64(L, nbatch(s, 2)));
     LLVMValueRef pa = batch_ptr(L, L->base[nd->input[0]], lb.i, n * n);
     LLVMValueRef px = batch_ptr(L, L->base[v], lb.i, rows * cols);
-    check_diagonal(L, v, pa, n, lb.i);
+    /* A factor from our cholesky has a positive diagonal already. */
+    if (ir_node_at(L->g, nd->input[0])->op != IR_OP_CHOLESKY)
+        check_diagonal(L, v, pa, n, lb.i);
     if (nd->op == IR_OP_TRISOLVE) {
         trsm(L, pa, n, px, rows, cols, flags);
     } else { /* (L Lᵀ)⁻¹ B = L⁻ᵀ (L⁻¹ B) */

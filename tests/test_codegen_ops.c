@@ -691,12 +691,61 @@ static void test_fusion(void **state)
     check1(s, y);
     assert_int_equal(s->stats.nbuffer, 1); /* the mean only */
 
-    /* a value read twice is computed once (materialised) */
+    /* an expensive value read twice is computed once (materialised) */
     x = input(s, 1, D(100), -1, 1);
     y = sj_exp(s->g, x);
     check1(s, sj_add(s->g, sj_mul(s->g, y, y), y));
     assert_int_equal(s->stats.nbuffer, 1);
     assert_int_equal(s->stats.nloop, 2);
+
+    /* a cheap value (one multiply) read twice is recomputed in its readers'
+     * loop: one loop, no buffer */
+    x = input(s, 2, D(30, 20), -1, 1);
+    sj_value x2 = input(s, 2, D(30, 20), 0.5, 2);
+    sj_value xy = sj_mul(s->g, x, x2);
+    y = sj_abs(s->g, sj_sub(s->g, sj_max(s->g, sj_div(s->g, sj_add(s->g, xy, x), x2), x), xy));
+    check1(s, y);
+    assert_int_equal(s->stats.nbuffer, 0);
+    assert_int_equal(s->stats.nloop, 1);
+
+    /* ... but not read many times: 2 adds x 5 extra reads is over budget */
+    x = input(s, 1, D(50), -1, 1);
+    y = sj_add(s->g, sj_add(s->g, x, sj_scalar(s->g, 1.0)), x);
+    sj_value acc = y;
+    for (int i = 0; i < 5; i++)
+        acc = sj_mul(s->g, acc, y);
+    check1(s, acc);
+    assert_int_equal(s->stats.nbuffer, 1);
+    assert_int_equal(s->stats.nloop, 2);
+}
+
+/* logdet A next to cholesky A reuses the factor: one factorisation, at the
+ * LAPACK size and at the inline size; small factorisations and solves are
+ * shared helper functions, called once per use. */
+static void test_linalg_sharing(void **state)
+{
+    sess *s = *state;
+    static const int64_t n[2] = {40, 5};
+    for (int k = 0; k < 2; k++) {
+        sj_value a = input_pd(s, 2, D(n[k], n[k]));
+        sj_value b = input(s, 2, D(n[k], 2), -1, 1);
+        sj_value l = sj_cholesky(s->g, a);
+        sj_value outs[3] = {sj_logdet(s->g, a), sj_cholesky_solve(s->g, l, b),
+                            sj_cholesky_solve(s->g, l, sj_exp(s->g, b))};
+        check_outs(s, 3, outs);
+        /* cholesky + two solves; the logdet adds none */
+        assert_int_equal(s->stats.nlibcall + s->stats.ninline_linalg, 3);
+        reset(s);
+        /* a logdet before any cholesky still factors a copy */
+        a = input_pd(s, 2, D(n[k], n[k]));
+        sj_value outs2[2] = {sj_logdet(s->g, a), sj_cholesky(s->g, a)};
+        check_outs(s, 2, outs2);
+        assert_int_equal(s->stats.nlibcall + s->stats.ninline_linalg, 2);
+        reset(s);
+    }
+    /* batched small factors through the helper: errors still name the batch */
+    sj_value a = input_pd(s, 3, D(4, 3, 3));
+    check1(s, sj_logdet(s->g, sj_cholesky(s->g, a)));
 }
 
 static void test_scratch_reuse(void **state)
@@ -856,6 +905,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cholesky_solve_and_solve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fusion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linalg_sharing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scratch_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compile_time, setup, teardown),
