@@ -428,7 +428,9 @@ static sj_status expand(expander *x, const fe_node *n, int parity, int ctx, tlis
     }
     case '^': {
         const fe_node *k = strip_parens(n->b);
-        if (k->kind != FE_N_NUM || k->num < 1 || k->num != (double)(long)k->num || k->num > 32)
+        /* Range first: converting a huge (or NaN) power to long is undefined. */
+        if (k->kind != FE_N_NUM || !(k->num >= 1 && k->num <= 32) ||
+            k->num != (double)(long)k->num)
             return fe_formula_fail(x->err, SJ_ERR_INVALID_ARGUMENT, src, n->b->pos,
                                    "the power of a formula term must be a whole number from 1 "
                                    "to 32 (use I(x^2) for arithmetic)");

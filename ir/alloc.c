@@ -17,6 +17,8 @@ static int should_fail(void)
 
 void ir_alloc_fail_at(long k) { atomic_store(&fail_countdown, k); }
 
+int ir_alloc_fail_pending(void) { return atomic_load(&fail_countdown) > 0; }
+
 void *ir_malloc(size_t size)
 {
     return should_fail() ? NULL : malloc(size ? size : 1);

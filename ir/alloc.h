@@ -16,5 +16,8 @@ char *ir_strdup(const char *s);
 
 /* Test hook: the k-th allocation from now on fails (k >= 1); 0 disables. */
 void ir_alloc_fail_at(long k);
+/* Test hook: nonzero while the failure armed by ir_alloc_fail_at has not
+ * happened yet (the code under test made fewer than k allocations). */
+int ir_alloc_fail_pending(void);
 
 #endif

@@ -49,7 +49,7 @@ void *ir_arena_alloc(ir_arena *a, size_t size)
 void *ir_arena_dup(ir_arena *a, const void *src, size_t size)
 {
     void *p = ir_arena_alloc(a, size);
-    if (p && size)
+    if (p && size && src) /* src NULL: an empty list padded to one slot (zeroed) */
         memcpy(p, src, size);
     return p;
 }

@@ -16,6 +16,8 @@ void ir_arena_init(ir_arena *a);
 void ir_arena_free(ir_arena *a);
 /* 16-byte aligned, zeroed; NULL when out of memory. */
 void *ir_arena_alloc(ir_arena *a, size_t size);
+/* A copy of size bytes of src.  src may be NULL (an empty list whose copy is
+ * padded to a non-zero size): the block is then left zeroed. */
 void *ir_arena_dup(ir_arena *a, const void *src, size_t size);
 char *ir_arena_strdup(ir_arena *a, const char *s);
 

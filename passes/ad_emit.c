@@ -3,7 +3,12 @@
  * leaves errors on the graph (sticky). */
 #include "passes/ad.h"
 
-ir_shape ad_shape(const ir_graph *g, ir_val v) { return *ir_shape_of(g, v); }
+/* IR_NONE (an emission that failed, the graph's error already recorded) has
+ * no node: a scalar shape stands in, and what is built from it fails too. */
+ir_shape ad_shape(const ir_graph *g, ir_val v)
+{
+    return v == IR_NONE ? (ir_shape){.rank = 0} : *ir_shape_of(g, v);
+}
 
 ir_val ad_fill(ir_graph *g, double c, const ir_shape *s)
 {
