@@ -62,6 +62,8 @@ typedef struct cg_lower {
     LLVMValueRef flat;   /* linear index inside a flat elementwise loop */
     double **consts;     /* kernel-owned copies of constants (per node) */
     int novec;           /* > 0: loops begun now are not vectorised */
+    int in_body;         /* > 0: emitting an outlined batch body (lower_batch.c) */
+    int nbody;           /* outlined batch bodies so far (their names) */
     cg_stats stats;
     ir_err *err;
 } cg_lower;
@@ -134,6 +136,30 @@ typedef struct cg_nest {
 } cg_nest;
 void cg_nest_begin(cg_lower *L, cg_nest *nest, int rank, const int64_t *dims, LLVMValueRef *idx);
 void cg_nest_end(cg_lower *L, cg_nest *nest);
+
+/* A loop over the nb items of a batch (lower_batch.c): a plain counted loop,
+ * or, when the batch holds at least CG_PAR_MIN_FLOPS of work, a body outlined
+ * into its own function and run by sj_batch_run across the pool's threads
+ * (codegen/pool.h).  Between begin and end, t->b is the item index; the body
+ * may read L->base and L->temp of the cap[0..ncap-1] values only (others'
+ * pointers belong to the kernel's frame), and may fail (cg_fail_if): the
+ * first failing item in batch order is reported.  Items must write disjoint
+ * memory.  A batch loop begun inside an outlined body stays serial. */
+#define CG_BATCH_MAXCAP 6
+typedef struct cg_batch {
+    int64_t nb;
+    int outlined;
+    LLVMValueRef b;
+    cg_loop lp;
+    int ncap;
+    ir_val cap[CG_BATCH_MAXCAP];
+    LLVMValueRef saved[CG_BATCH_MAXCAP][2];
+    LLVMValueRef env, body, save_fn, save_scratch;
+    LLVMBuilderRef save_b, save_ab;
+} cg_batch;
+void cg_batch_begin(cg_lower *L, cg_batch *t, int64_t nb, double flops_per_item, int ncap,
+                    const ir_val *cap);
+void cg_batch_end(cg_lower *L, cg_batch *t);
 
 /* Calls an external function, declared on first use with the given type. */
 LLVMValueRef cg_call(cg_lower *L, const char *name, LLVMTypeRef ret, int n,

@@ -20,6 +20,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "codegen/cg.h"
+#include "codegen/pool.h"
 #include "ir/alloc.h"
 #include "ir/eval_kernels.h"
 
@@ -48,6 +49,7 @@ static const struct {
     SYM("LAPACKE_dpotrf", LAPACKE_dpotrf), SYM("LAPACKE_dpotrs", LAPACKE_dpotrs),
     SYM("LAPACKE_dtrtrs", LAPACKE_dtrtrs), SYM("LAPACKE_dgetrf", LAPACKE_dgetrf),
     SYM("LAPACKE_dgetrs", LAPACKE_dgetrs), SYM("LAPACKE_dpotrf_work", LAPACKE_dpotrf_work),
+    SYM("LAPACKE_dpotri_work", LAPACKE_dpotri_work), SYM("sj_batch_run", sj_batch_run),
     SYM("LAPACKE_dgetrf_work", LAPACKE_dgetrf_work), SYM("LAPACKE_dgetrs_work", LAPACKE_dgetrs_work),
     SYM("exp", exp),
     SYM("log", log),                       SYM("log1p", log1p),
@@ -58,6 +60,9 @@ static const struct {
     SYM("memcpy", memcpy),                 SYM("memset", memset),
     SYM("memmove", memmove),               SYM("sj_lgamma", cg_lgamma),
     SYM("sj_digamma", ir_digamma),         SYM("sj_polygamma", ir_polygamma),
+    SYM("sj_fit_run", ir_fit_native_run),
+    SYM("sj_ndtr", ir_ndtr),               SYM("sj_ndtri", ir_ndtri),
+    SYM("atan", atan),                     SYM("tan", tan),
 #undef SYM
 };
 

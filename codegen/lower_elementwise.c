@@ -32,6 +32,10 @@ static LLVMValueRef unary(cg_lower *L, ir_op op, int64_t attr, LLVMValueRef x)
         LLVMValueRef args[2] = {cg_i32(L, (int32_t)attr), x};
         return cg_math(L, "sj_polygamma", 2, args);
     }
+    case IR_OP_NDTR: return cg_math(L, "sj_ndtr", 1, &x);
+    case IR_OP_NDTRI: return cg_math(L, "sj_ndtri", 1, &x);
+    case IR_OP_ATAN: return cg_math(L, "atan", 1, &x);
+    case IR_OP_TAN: return cg_math(L, "tan", 1, &x);
     case IR_OP_ABS: return cg_intrinsic(L, "llvm.fabs", x);
     case IR_OP_SIGN: {
         LLVMValueRef pos = LLVMBuildFCmp(b, LLVMRealOGT, x, zero, "");
@@ -160,6 +164,10 @@ UNARY_RULE(digamma)
 UNARY_RULE(polygamma)
 UNARY_RULE(abs)
 UNARY_RULE(sign)
+UNARY_RULE(ndtr)
+UNARY_RULE(ndtri)
+UNARY_RULE(atan)
+UNARY_RULE(tan)
 
 #define BINARY_RULE(name) \
     const cg_rule cg_rule_##name = {gen_binary, cg_emit_generated, CG_ALL_INPUTS, 0, NULL};

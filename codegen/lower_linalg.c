@@ -3,7 +3,8 @@
  * Structure ops (outer, kron, diag, diag_embed, tril, triu) are gens and fuse
  * into their readers.  matmul calls cblas_dgemm, cblas_dgemv for a vector
  * side, cblas_dsyrk for AᵀA / AAᵀ; cholesky and logdet call LAPACKE_dpotrf;
- * triangular and Cholesky solves call cblas_dtrsm; solve calls
+ * triangular and Cholesky solves call cblas_dtrsm, except that a Cholesky
+ * solve against the identity (an explicit inverse) calls LAPACKE_dpotri; solve calls
  * LAPACKE_dgetrf/dgetrs.  The LAPACKE *_work entry points are used: they skip
  * LAPACKE's NaN scan (a NaN reaches LAPACK as in ir/eval) and never allocate
  * in column-major mode.  Small matrices (CG_SMALL_* below) use inline loops
@@ -291,17 +292,21 @@ static sj_status emit_matmul(cg_lower *L, ir_val v)
         return SJ_OK;
     }
     int small = d.m <= CG_SMALL_GEMM && d.n <= CG_SMALL_GEMM && d.k <= CG_SMALL_GEMM;
-    cg_loop lb;
-    cg_loop_begin(L, &lb, cg_i64(L, nb));
-    LLVMValueRef pa = batch_ptr(L, d.a, lb.i, d.sa), pb = batch_ptr(L, d.b, lb.i, d.sb);
-    LLVMValueRef pc = batch_ptr(L, L->base[v], lb.i, d.sc);
+    int t;
+    ir_val cap[3] = {cg_matmul_operand(L->g, v, 0, &t), cg_matmul_operand(L->g, v, 1, &t), v};
+    cg_batch lb;
+    cg_batch_begin(L, &lb, nb, 2.0 * (double)d.m * (double)d.n * (double)d.k, 3, cap);
+    d.a = L->base[cap[0]];
+    d.b = L->base[cap[1]];
+    LLVMValueRef pa = batch_ptr(L, d.a, lb.b, d.sa), pb = batch_ptr(L, d.b, lb.b, d.sb);
+    LLVMValueRef pc = batch_ptr(L, L->base[v], lb.b, d.sc);
     if (small) {
         L->novec++;
         mm_inline(L, &d, pa, pb, pc);
         L->novec--;
     } else
         mm_blas(L, &d, pa, pb, pc);
-    cg_loop_end(L, &lb);
+    cg_batch_end(L, &lb);
     if (small)
         L->stats.ninline_linalg++;
     else
@@ -432,16 +437,18 @@ static void count_linalg(cg_lower *L, int inline_loops)
         L->stats.nlibcall++;
 }
 
+static double chol_flops(int64_t n) { return (double)n * (double)n * (double)n / 3.0; }
+
 static sj_status emit_cholesky(cg_lower *L, ir_val v)
 {
     const ir_shape *s = ir_shape_of(L->g, v);
     int64_t n = s->dim[s->rank - 1];
     if (n > 0)
         fill_lower(L, ir_node_at(L->g, v)->input[0], L->base[v], 1);
-    cg_loop lb;
-    cg_loop_begin(L, &lb, cg_i64(L, nbatch(s, 2)));
-    factor(L, v, batch_ptr(L, L->base[v], lb.i, n * n), n, lb.i);
-    cg_loop_end(L, &lb);
+    cg_batch lb;
+    cg_batch_begin(L, &lb, nbatch(s, 2), chol_flops(n), 1, &v);
+    factor(L, v, batch_ptr(L, L->base[v], lb.b, n * n), n, lb.b);
+    cg_batch_end(L, &lb);
     count_linalg(L, n <= CG_SMALL_CHOL);
     return SJ_OK;
 }
@@ -462,14 +469,17 @@ static sj_status emit_logdet(cg_lower *L, ir_val v)
     int64_t n = s->dim[s->rank - 1];
     if (n > 0 && c == IR_NONE)
         fill_lower(L, a, L->temp[v], 0);
-    cg_loop lb, li;
-    cg_loop_begin(L, &lb, cg_i64(L, nbatch(s, 2)));
+    cg_batch lb;
+    cg_loop li;
+    ir_val cap[2] = {v, c};
+    cg_batch_begin(L, &lb, nbatch(s, 2), c == IR_NONE ? chol_flops(n) : (double)n, c == IR_NONE ? 1 : 2,
+                   cap);
     LLVMValueRef acc = cg_slot(L, L->f64, "logdet");
     LLVMBuildStore(L->b, cg_f64(L, 0.0), acc);
     if (n > 0) {
-        LLVMValueRef p = batch_ptr(L, c == IR_NONE ? L->temp[v] : L->base[c], lb.i, n * n);
+        LLVMValueRef p = batch_ptr(L, c == IR_NONE ? L->temp[v] : L->base[c], lb.b, n * n);
         if (c == IR_NONE)
-            factor(L, v, p, n, lb.i);
+            factor(L, v, p, n, lb.b);
         cg_loop_begin(L, &li, cg_i64(L, n));
         LLVMValueRef x = ld(L, at(L, p, li.i, n, li.i));
         LLVMValueRef sum = LLVMBuildFAdd(L->b, LLVMBuildLoad2(L->b, L->f64, acc, ""),
@@ -478,8 +488,8 @@ static sj_status emit_logdet(cg_lower *L, ir_val v)
         cg_loop_end(L, &li);
     }
     LLVMValueRef r = LLVMBuildFMul(L->b, cg_f64(L, 2.0), LLVMBuildLoad2(L->b, L->f64, acc, ""), "");
-    cg_store(L, L->base[v], lb.i, r);
-    cg_loop_end(L, &lb);
+    cg_store(L, L->base[v], lb.b, r);
+    cg_batch_end(L, &lb);
     if (c == IR_NONE)
         count_linalg(L, n <= CG_SMALL_CHOL);
     return SJ_OK;
@@ -575,6 +585,66 @@ static void trsm(cg_lower *L, LLVMValueRef a, int64_t n, LLVMValueRef x, int64_t
         trsm_blas(L, a, n, x, rows, cols, flags);
 }
 
+/* Every matrix of v (last two axes) is the identity: an eye, broadcast along
+ * batch axes or reshaped or transposed without touching its two axes.  The
+ * derivative rules write A⁻¹ as cholesky_solve(chol(A), I) (logdet), and vmap
+ * broadcasts that I over the batch. */
+static int is_identity(const ir_graph *g, ir_val v)
+{
+    const ir_node *n = ir_node_at(g, v);
+    int r = n->shape.rank;
+    if (r < 2 || n->shape.dim[r - 1] != n->shape.dim[r - 2])
+        return 0;
+    const ir_shape *xs = n->ninput == 1 ? ir_shape_of(g, n->input[0]) : NULL;
+    int rx = xs ? xs->rank : 0;
+    switch (n->op) {
+    case IR_OP_EYE:
+        return 1;
+    case IR_OP_BROADCAST: /* the eye's two axes land on the last two, unstretched */
+        if (rx < 2 || xs->dim[rx - 1] != n->shape.dim[r - 1] || xs->dim[rx - 2] != n->shape.dim[r - 2])
+            return 0;
+        if (!((n->attr[rx - 2] == r - 2 && n->attr[rx - 1] == r - 1) ||
+              (n->attr[rx - 2] == r - 1 && n->attr[rx - 1] == r - 2)))
+            return 0;
+        return is_identity(g, n->input[0]);
+    case IR_OP_RESHAPE: /* same last two axes: every n×n block is kept whole */
+        if (rx < 2 || xs->dim[rx - 1] != n->shape.dim[r - 1] || xs->dim[rx - 2] != n->shape.dim[r - 2])
+            return 0;
+        return is_identity(g, n->input[0]);
+    case IR_OP_TRANSPOSE:
+        if (n->attr[r - 2] < r - 2 || n->attr[r - 1] < r - 2)
+            return 0;
+        return is_identity(g, n->input[0]);
+    default:
+        return 0;
+    }
+}
+
+/* X = (L Lᵀ)⁻¹ for every n×n factor L (lower triangle read, from `factor`)
+ * into x: the lower triangle copied, LAPACK's dpotri (dtrtri then dlauum,
+ * n³/3 + n³/3 flops where the two n-column solves of the general path take
+ * 2n³), then the upper triangle filled by symmetry.  In column-major mode
+ * with 'U' on row-major data, as for dpotrf. */
+static void inverse_lapack(cg_lower *L, ir_val v, ir_val factor, int64_t n, int64_t nb)
+{
+    fill_lower(L, factor, L->base[v], 0);
+    cg_batch lb;
+    cg_loop li, lj;
+    cg_batch_begin(L, &lb, nb, 2.0 * chol_flops(n), 1, &v);
+    LLVMValueRef px = batch_ptr(L, L->base[v], lb.b, n * n);
+    if (ir_node_at(L->g, factor)->op != IR_OP_CHOLESKY)
+        check_diagonal(L, v, px, n, lb.b);
+    LLVMValueRef args[5] = {cg_i32(L, COL_MAJOR), cg_i32(L, 'U'), cg_i32(L, (int32_t)n), px,
+                            cg_i32(L, (int32_t)n)};
+    check_info(L, v, call(L, "LAPACKE_dpotri_work", L->i32, 5, args), lb.b, SJ_ERR_SINGULAR);
+    cg_loop_begin(L, &li, cg_i64(L, n));
+    cg_loop_from(L, &lj, LLVMBuildNSWAdd(L->b, li.i, cg_i64(L, 1), ""), cg_i64(L, n));
+    LLVMBuildStore(L->b, ld(L, at(L, px, lj.i, n, li.i)), at(L, px, li.i, n, lj.i));
+    cg_loop_end(L, &lj);
+    cg_loop_end(L, &li);
+    cg_batch_end(L, &lb);
+}
+
 static sj_status emit_solve_tri(cg_lower *L, ir_val v)
 {
     const ir_node *nd = ir_node_at(L->g, v);
@@ -582,32 +652,41 @@ static sj_status emit_solve_tri(cg_lower *L, ir_val v)
     int64_t n = ir_shape_of(L->g, nd->input[0])->dim[s->rank - 1];
     int64_t rows = s->dim[s->rank - 2], cols = s->dim[s->rank - 1];
     unsigned flags = nd->op == IR_OP_TRISOLVE ? (unsigned)nd->attr[0] : 0;
+    if (nd->op == IR_OP_CHOSOLVE && n > CG_SMALL_TRSM && is_identity(L->g, nd->input[1])) {
+        inverse_lapack(L, v, nd->input[0], n, nbatch(s, 2));
+        count_linalg(L, 0);
+        return SJ_OK;
+    }
     cg_fill(L, nd->input[1], L->base[v]);
-    cg_loop lb;
-    cg_loop_begin(L, &lb, cg_i64(L, nbatch(s, 2)));
-    LLVMValueRef pa = batch_ptr(L, L->base[nd->input[0]], lb.i, n * n);
-    LLVMValueRef px = batch_ptr(L, L->base[v], lb.i, rows * cols);
+    cg_batch lb;
+    ir_val cap[2] = {nd->input[0], v};
+    double flops = (double)n * (double)n * (double)(rows * cols / (n ? n : 1));
+    cg_batch_begin(L, &lb, nbatch(s, 2), nd->op == IR_OP_TRISOLVE ? flops : 2 * flops, 2, cap);
+    LLVMValueRef pa = batch_ptr(L, L->base[nd->input[0]], lb.b, n * n);
+    LLVMValueRef px = batch_ptr(L, L->base[v], lb.b, rows * cols);
     /* A factor from our cholesky has a positive diagonal already. */
     if (ir_node_at(L->g, nd->input[0])->op != IR_OP_CHOLESKY)
-        check_diagonal(L, v, pa, n, lb.i);
+        check_diagonal(L, v, pa, n, lb.b);
     if (nd->op == IR_OP_TRISOLVE) {
         trsm(L, pa, n, px, rows, cols, flags);
     } else { /* (L Lᵀ)⁻¹ B = L⁻ᵀ (L⁻¹ B) */
         trsm(L, pa, n, px, rows, cols, 0);
         trsm(L, pa, n, px, rows, cols, SJ_SOLVE_TRANSPOSE);
     }
-    cg_loop_end(L, &lb);
+    cg_batch_end(L, &lb);
     count_linalg(L, n <= CG_SMALL_TRSM);
     return SJ_OK;
 }
 
 /* ---- general solve ---------------------------------------------------------- */
 
+/* The LU factors, then one pivot vector per batch item (items may run on
+ * different threads). */
 static size_t temp_solve(const ir_graph *g, ir_val v)
 {
     const ir_shape *a = ir_shape_of(g, ir_node_at(g, v)->input[0]);
     size_t lu = ir_shape_numel(a) * sizeof(double);
-    return ((lu + 63) & ~(size_t)63) + (size_t)a->dim[a->rank - 1] * sizeof(int32_t);
+    return ((lu + 63) & ~(size_t)63) + (size_t)nbatch(a, 2) * (size_t)a->dim[a->rank - 1] * sizeof(int32_t);
 }
 
 static sj_status emit_solve(cg_lower *L, ir_val v)
@@ -616,21 +695,23 @@ static sj_status emit_solve(cg_lower *L, ir_val v)
     const ir_shape *sa = ir_shape_of(L->g, nd->input[0]), *s = &nd->shape;
     int64_t n = sa->dim[sa->rank - 1], nrhs = s->dim[s->rank - 1];
     size_t lu = ((ir_shape_numel(sa) * sizeof(double) + 63) & ~(size_t)63);
-    LLVMValueRef off = cg_i64(L, (int64_t)lu);
-    LLVMValueRef ipiv = LLVMBuildInBoundsGEP2(L->b, L->i8, L->temp[v], &off, 1, "");
     cg_fill(L, nd->input[0], L->temp[v]);
     cg_fill(L, nd->input[1], L->base[v]);
-    cg_loop lb;
-    cg_loop_begin(L, &lb, cg_i64(L, nbatch(s, 2)));
-    LLVMValueRef pa = batch_ptr(L, L->temp[v], lb.i, n * n);
-    LLVMValueRef px = batch_ptr(L, L->base[v], lb.i, n * nrhs);
+    cg_batch lb;
+    double flops = 2.0 * chol_flops(n) + 2.0 * (double)n * (double)n * (double)nrhs;
+    cg_batch_begin(L, &lb, nbatch(s, 2), flops, 1, &v);
+    LLVMValueRef off = LLVMBuildNSWAdd(L->b, cg_i64(L, (int64_t)lu),
+                                       LLVMBuildNSWMul(L->b, lb.b, cg_i64(L, 4 * n), ""), "");
+    LLVMValueRef ipiv = LLVMBuildInBoundsGEP2(L->b, L->i8, L->temp[v], &off, 1, "");
+    LLVMValueRef pa = batch_ptr(L, L->temp[v], lb.b, n * n);
+    LLVMValueRef px = batch_ptr(L, L->base[v], lb.b, n * nrhs);
     LLVMValueRef f[6] = {cg_i32(L, ROW_MAJOR), i32c(L, n), i32c(L, n), pa, i32c(L, n), ipiv};
-    check_info(L, v, call(L, "LAPACKE_dgetrf_work", L->i32, 6, f), lb.i, SJ_ERR_SINGULAR);
+    check_info(L, v, call(L, "LAPACKE_dgetrf_work", L->i32, 6, f), lb.b, SJ_ERR_SINGULAR);
     LLVMValueRef r[8] = {cg_i32(L, ROW_MAJOR), cg_i32(L, 'N'), i32c(L, n), i32c(L, nrhs), pa,
                          i32c(L, n), ipiv, px};
     LLVMValueRef r9[9] = {r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], i32c(L, nrhs)};
-    check_info(L, v, call(L, "LAPACKE_dgetrs_work", L->i32, 9, r9), lb.i, SJ_OK);
-    cg_loop_end(L, &lb);
+    check_info(L, v, call(L, "LAPACKE_dgetrs_work", L->i32, 9, r9), lb.b, SJ_OK);
+    cg_batch_end(L, &lb);
     L->stats.nlibcall++;
     return SJ_OK;
 }

@@ -318,6 +318,10 @@ UNARY(sj_lgamma, LGAMMA)
 UNARY(sj_digamma, DIGAMMA)
 UNARY(sj_abs, ABS)
 UNARY(sj_sign, SIGN)
+UNARY(sj_ndtr, NDTR)
+UNARY(sj_ndtri, NDTRI)
+UNARY(sj_atan, ATAN)
+UNARY(sj_tan, TAN)
 #undef UNARY
 
 sj_value sj_polygamma(sj_graph *g, int order, sj_value x)

@@ -123,6 +123,12 @@ sj_value sj_lgamma(sj_graph *g, sj_value x);
 sj_value sj_digamma(sj_graph *g, sj_value x);
 sj_value sj_abs(sj_graph *g, sj_value x);
 sj_value sj_sign(sj_graph *g, sj_value x);
+/* Φ(x), the standard normal CDF, and Φ⁻¹(p), its inverse (the probit):
+ * accurate to a few ulp in both tails (docs/glm.md). */
+sj_value sj_ndtr(sj_graph *g, sj_value x);
+sj_value sj_ndtri(sj_graph *g, sj_value p);
+sj_value sj_atan(sj_graph *g, sj_value x);
+sj_value sj_tan(sj_graph *g, sj_value x);
 /* polygamma(order, x): the (order)-th derivative of digamma. */
 sj_value sj_polygamma(sj_graph *g, int order, sj_value x);
 
@@ -573,6 +579,165 @@ sj_value sj_ml_deviance(sj_graph *g, sj_value v, sj_value x, sj_value y);
  * different batch sizes are SJ_ERR_SHAPE naming both inputs and their sizes. */
 sj_status sj_vmap(sj_fn *fn, const int *in_axes, const int *out_axes, const char *batch_dim,
                   sj_fn **out);
+
+/* ---- fits ---------------------------------------------------------------- */
+
+/*
+ * The argmin of an objective, as one op of the graph (docs/fit.md):
+ *
+ *   theta_hat = argmin over theta of f(theta, data_1, ..., data_m),
+ *
+ * found by damped Newton from theta0.  The step is C⁻¹∇f with C the exact
+ * Hessian of f (from the differentiation passes) or, if given, a curvature
+ * function (Fisher information for IRLS, average information for REML); a
+ * step whose objective is larger, not finite, or fails to evaluate (a matrix
+ * that is not positive definite, a value outside a domain) is halved, up to
+ * 30 times, as R's glm does.  A curvature that is not positive definite is
+ * made so by adding a multiple of the identity (Levenberg).  The fit stops
+ * when the convergence rule holds, after max_iter steps, or when no halving
+ * decreases the objective; theta_hat is then the best point found (never a
+ * NaN), with converged = 0.
+ *
+ * Fits are differentiable with respect to the data (jvp, vjp, grad, hessian,
+ * to any order) by the implicit function theorem at theta_hat, with the
+ * exact Hessian, and batchable (sj_vmap runs one independent fit per item,
+ * each with its own iteration count and flag).  theta0, the iteration count
+ * and the flag have derivative zero.  Native code runs the whole Newton loop
+ * inside the compiled function.
+ */
+typedef enum sj_fit_rule {
+    SJ_FIT_REL_OBJECTIVE = 0, /* |f - f_prev| / (|f| + 0.1) < tol after a step (R's glm) */
+    SJ_FIT_GRAD_NORM = 1      /* max_i |∂f/∂theta_i| < tol (checked before each step) */
+} sj_fit_rule;
+
+/* Adds a fit to g.  objective: a function whose inputs are theta (rank 1)
+ * then the m = ndata data values, in order, with their ranks (and sizes,
+ * where both are sizes), and whose output 0 is a scalar (rank 0); its other
+ * outputs are ignored.  curvature: NULL, or a function of the same inputs
+ * whose output 0 is a [k, k] matrix, symmetric positive definite where the
+ * fit goes.  The functions' graphs are copied (they may be freed after this
+ * call); a function with pending transforms (grad, vmap, ...) must have
+ * concrete declared input shapes.  theta0: a rank-1 value of g; data[j]:
+ * values of g.  max_iter >= 0 Newton steps at most; rule and tol > 0 the
+ * convergence rule.  Outputs (any may be NULL): theta_hat [k], iterations
+ * (a scalar: Newton steps taken) and converged (a scalar, 1 or 0).
+ *
+ * Errors (sticky on g, message in the context): a handle or value of another
+ * graph, a NULL required argument, max_iter < 0, tol not > 0 or an unknown
+ * rule is SJ_ERR_INVALID_ARGUMENT; mismatched input counts, ranks or sizes,
+ * or an output that is not a scalar ([k, k] for the curvature) is
+ * SJ_ERR_SHAPE naming the input; a transformed function with symbolic input
+ * shapes is SJ_ERR_UNSUPPORTED.  When the function is called: an objective
+ * that fails or is not finite at theta0 returns the objective's status (a
+ * not-finite value: SJ_ERR_DOMAIN). */
+sj_status sj_fit_argmin(sj_graph *g, sj_fn *objective, sj_fn *curvature, sj_value theta0,
+                        int ndata, const sj_value *data, int max_iter, sj_fit_rule rule,
+                        double tol, sj_value *theta_hat, sj_value *iterations,
+                        sj_value *converged);
+
+/* ---- GLM families and links ---------------------------------------------- */
+
+/*
+ * A GLM family with its link (R's family objects: gaussian, binomial,
+ * poisson, Gamma, inverse.gaussian, MASS's negative.binomial), and builders
+ * that emit the per-observation quantities a fit needs into a graph as
+ * ordinary ops, so they are differentiated, batched and compiled like any
+ * other value.  Formulas, clamps and conventions are R's (stats/R/family.R,
+ * MASS/R/negbin.R); docs/glm.md lists them.
+ *
+ * Families (case-insensitive; R's spelling, '_' for '.' accepted) and their
+ * links, the first canonical (NULL link = canonical):
+ *   gaussian           identity, log, inverse, power
+ *   binomial           logit, probit, cauchit, log, cloglog, loglog
+ *   poisson            log, identity, sqrt, power
+ *   Gamma              inverse, identity, log, power
+ *   inverse.gaussian   1/mu^2, inverse, identity, log, power
+ *   negative.binomial  log, sqrt, identity, power
+ * "power" takes link_power = p >= 0 (R's power(p): μ^p; p = 0 is log, p = 1
+ * identity); link_power is ignored by the other links.  Binomial responses
+ * are proportions in [0, 1] with the number of trials as prior weights (0/1
+ * responses with weights 1).
+ *
+ * Builders take the graph, the family and values that broadcast together
+ * (y, mu, eta, weights: usually vectors of length n; weights are R's prior
+ * weights, pass ones for none).  They record errors on the graph like every
+ * builder call and return SJ_INVALID after one.
+ */
+typedef struct sj_glm_family sj_glm_family;
+
+/* Creates a family.  An unknown family or link, or a link the family does
+ * not allow, is SJ_ERR_INVALID_ARGUMENT naming both (message in ctx).
+ * Free with sj_glm_family_free (after which it must not be used). */
+sj_status sj_glm_family_create(sj_ctx *ctx, const char *family, const char *link,
+                               double link_power, sj_glm_family **out);
+void sj_glm_family_free(sj_glm_family *fam);
+/* R's names: "poisson", "Gamma", "negative.binomial"; "log", "1/mu^2",
+ * "mu^0.5".  NULL for an invalid handle. */
+const char *sj_glm_family_name(const sj_glm_family *fam);
+const char *sj_glm_link_name(const sj_glm_family *fam);
+/* 1 when the family has a dispersion that is estimated and counted as a
+ * parameter by AIC (gaussian, Gamma, inverse.gaussian), else 0; -1 for an
+ * invalid handle. */
+int sj_glm_family_has_dispersion(const sj_glm_family *fam);
+/* Negative binomial θ (> 0, finite), used by the builders below as a
+ * constant.  Until it is set they fail with SJ_ERR_INVALID_ARGUMENT; a fit
+ * that estimates θ (MASS::glm.nb) uses the sj_glm_nb_* builders instead.
+ * Other families: SJ_ERR_INVALID_ARGUMENT. */
+sj_status sj_glm_family_set_theta(sj_glm_family *fam, double theta);
+
+/* The link: η = g(μ), μ = g⁻¹(η), dμ/dη (R's linkfun, linkinv, mu.eta). */
+sj_value sj_glm_linkfun(sj_graph *g, const sj_glm_family *fam, sj_value mu);
+sj_value sj_glm_linkinv(sj_graph *g, const sj_glm_family *fam, sj_value eta);
+sj_value sj_glm_mu_eta(sj_graph *g, const sj_glm_family *fam, sj_value eta);
+/* The variance function V(μ). */
+sj_value sj_glm_variance(sj_graph *g, const sj_glm_family *fam, sj_value mu);
+/* R's dev.resids: the weighted unit deviances w·d(y, μ), per observation. */
+sj_value sj_glm_dev_resids(sj_graph *g, const sj_glm_family *fam, sj_value y, sj_value mu,
+                           sj_value weights);
+/* Their sum, the deviance (a scalar). */
+sj_value sj_glm_deviance(sj_graph *g, const sj_glm_family *fam, sj_value y, sj_value mu,
+                         sj_value weights);
+/* R's family$aic(y, n, mu, wt, dev) (a scalar): −2 log-likelihood, the
+ * dispersion set from dev (a scalar, usually sj_glm_deviance) where the
+ * family has one, plus 2 for it.  The model's AIC is this + 2·rank. */
+sj_value sj_glm_aic(sj_graph *g, const sj_glm_family *fam, sj_value y, sj_value mu,
+                    sj_value weights, sj_value dev);
+/* R's logLik of the model: has_dispersion − aic/2 (a scalar). */
+sj_value sj_glm_loglik(sj_graph *g, const sj_glm_family *fam, sj_value y, sj_value mu,
+                       sj_value weights, sj_value dev);
+/* R's family$initialize: starting μ (binomial (w y + 1/2)/(w + 1), poisson
+ * y + 0.1, negative binomial y + (y == 0)/6, the others y). */
+sj_value sj_glm_mustart(sj_graph *g, const sj_glm_family *fam, sj_value y, sj_value weights);
+/* R's valideta and validmu as scalars: 1.0 valid, 0.0 not. */
+sj_value sj_glm_valid_eta(sj_graph *g, const sj_glm_family *fam, sj_value eta);
+sj_value sj_glm_valid_mu(sj_graph *g, const sj_glm_family *fam, sj_value mu);
+/* IRLS (glm.fit): working weights w (dμ/dη)² / V(μ) and working response
+ * η + (y − μ)/(dμ/dη), μ = g⁻¹(η) (subtract an offset from the latter). */
+sj_value sj_glm_working_weights(sj_graph *g, const sj_glm_family *fam, sj_value eta,
+                                sj_value weights);
+sj_value sj_glm_working_response(sj_graph *g, const sj_glm_family *fam, sj_value y,
+                                 sj_value eta);
+
+/* Negative binomial with θ a graph value (a scalar, e.g. estimated), for
+ * MASS::glm.nb's alternation: V = μ + μ²/θ; MASS's dev.resids; and the
+ * log-likelihood Σ w [lgamma(θ+y) − lgamma(θ) − lgamma(y+1) + θ log θ
+ * + y log μ − (θ+y) log(θ+μ)] that theta.ml maximises. */
+sj_value sj_glm_nb_variance(sj_graph *g, sj_value mu, sj_value theta);
+sj_value sj_glm_nb_dev_resids(sj_graph *g, sj_value y, sj_value mu, sj_value weights,
+                              sj_value theta);
+sj_value sj_glm_nb_loglik(sj_graph *g, sj_value y, sj_value mu, sj_value weights,
+                          sj_value theta);
+
+/* Checks a response against the family's support and the weights (NULL =
+ * all 1): every y and weight finite, weights >= 0; binomial y in [0, 1]
+ * (rows of weight 0 ignored, as R sets their y to 0); poisson and negative
+ * binomial y >= 0; Gamma and inverse.gaussian y > 0; gaussian with the log
+ * link y > 0 and with the inverse link y != 0 (R: "cannot find valid
+ * starting values").  SJ_OK, or SJ_ERR_DOMAIN with a message naming the
+ * first bad row, 1-based as in R ("row 7: negative count -1 for the poisson
+ * family") in the family's context. */
+sj_status sj_glm_check_response(const sj_glm_family *fam, const double *y,
+                                const double *weights, size_t n);
 
 #ifdef __cplusplus
 }

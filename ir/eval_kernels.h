@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ir/graph.h"
+#include "ir/newton.h" /* ir_fit_native_run, which generated code calls */
 
 typedef struct ev_args {
     const ir_graph *g;
@@ -50,5 +51,8 @@ const char *ev_batch_str(const ir_shape *s, int keep, size_t b, char *buf, size_
 #define IR_POLYGAMMA_MAX_ORDER 64
 double ir_digamma(double x);
 double ir_polygamma(int order, double x);
+/* The standard normal CDF Φ and its inverse (same file). */
+double ir_ndtr(double x);
+double ir_ndtri(double p);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ir/alloc.h"
+#include "ir/problem.h"
 
 ir_graph *ir_graph_new(void)
 {
@@ -25,6 +26,8 @@ void ir_graph_free(ir_graph *g)
     ir_free(g->input_name);
     ir_free(g->output);
     ir_free(g->sym);
+    ir_free(g->rewrite);
+    ir_graph_free_problems(g);
     ir_free(g);
 }
 
@@ -234,6 +237,8 @@ ir_graph *ir_graph_copy(const ir_graph *src)
     for (uint32_t i = 0; i < src->nsym; i++)
         if (ir_graph_symbol(g, src->sym[i]) < 0)
             goto fail;
+    if (ir_graph_copy_problems(g, src) != 0)
+        goto fail;
     for (uint32_t i = 0; i < src->nnode; i++) {
         const ir_node *n = &src->node[i];
         if (ir_add_node(g, n->op, n->ninput, n->input, n->attr, IR_NATTR,
@@ -245,10 +250,37 @@ ir_graph *ir_graph_copy(const ir_graph *src)
             goto fail;
     if (ir_graph_set_outputs(g, src->noutput, src->output) != SJ_OK)
         goto fail;
+    if (ir_graph_merge_rewrites(g, src) != 0)
+        goto fail;
     return g;
 fail:
     ir_graph_free(g);
     return NULL;
+}
+
+int ir_graph_note_rewrite(ir_graph *g, const char *name, uint32_t count)
+{
+    for (uint32_t i = 0; i < g->nrewrite; i++)
+        if (strcmp(g->rewrite[i].name, name) == 0) {
+            g->rewrite[i].count += count;
+            return 0;
+        }
+    ir_rewrite *r = ir_realloc_array(g->rewrite, g->nrewrite + 1, sizeof *r);
+    if (!r)
+        return -1;
+    r[g->nrewrite++] = (ir_rewrite){name, count};
+    g->rewrite = r;
+    return 0;
+}
+
+int ir_graph_merge_rewrites(ir_graph *dst, const ir_graph *src)
+{
+    if (dst == src)
+        return 0;
+    for (uint32_t i = 0; i < src->nrewrite; i++)
+        if (ir_graph_note_rewrite(dst, src->rewrite[i].name, src->rewrite[i].count) != 0)
+            return -1;
+    return 0;
 }
 
 ir_val ir_unary(ir_graph *g, ir_op op, ir_val x)

@@ -31,6 +31,14 @@ typedef struct ir_node {
     const double *data; /* CONST only: row-major, arena-owned */
 } ir_node;
 
+/* One entry of a graph's rewrite log: a structure rewrite (passes/structure_*)
+ * and how many times it fired on the way to this graph.  name is a static
+ * string owned by the pass. */
+typedef struct ir_rewrite {
+    const char *name;
+    uint32_t count;
+} ir_rewrite;
+
 typedef struct ir_graph {
     ir_arena arena;
     ir_node *node;
@@ -43,12 +51,17 @@ typedef struct ir_graph {
     const char **sym;         /* dimension names; "?k" for anonymous */
     uint32_t nsym, capsym;
     ir_err err;
+    ir_rewrite *rewrite;      /* rewrite log (printed as a comment header) */
+    uint32_t nrewrite;
+    struct ir_problem *problem; /* problems of the fit nodes (ir/problem.h), owned */
+    uint32_t nproblem;
 } ir_graph;
 
 /* An owned graph, or NULL when out of memory. */
 ir_graph *ir_graph_new(void);
 void ir_graph_free(ir_graph *g);
-/* Deep copy (nodes, inputs, outputs, symbols); NULL when out of memory. */
+/* Deep copy (nodes, inputs, outputs, symbols, rewrite log, fit problems);
+ * NULL when out of memory. */
 ir_graph *ir_graph_copy(const ir_graph *g);
 
 static inline const ir_node *ir_node_at(const ir_graph *g, ir_val v)
@@ -82,6 +95,12 @@ int ir_add_input_alias(ir_graph *g, ir_val v, const char *name);
 int ir_graph_find_input(const ir_graph *g, const char *name);
 /* Replaces the output list. */
 sj_status ir_graph_set_outputs(ir_graph *g, uint32_t n, const ir_val *outs);
+
+/* The rewrite log.  note adds count firings of the rewrite `name` (a static
+ * string); merge adds every entry of src to dst.  -1 when out of memory (the
+ * log is then unchanged; the graph itself is not marked failed). */
+int ir_graph_note_rewrite(ir_graph *g, const char *name, uint32_t count);
+int ir_graph_merge_rewrites(ir_graph *dst, const ir_graph *src);
 
 /* Short emitters for passes and builders. */
 ir_val ir_unary(ir_graph *g, ir_op op, ir_val x);

@@ -17,7 +17,8 @@ typedef enum ir_kind {
     IR_KIND_SHAPE,
     IR_KIND_INDEX,
     IR_KIND_REDUCE,
-    IR_KIND_LINALG
+    IR_KIND_LINALG,
+    IR_KIND_FIT
 } ir_kind;
 
 const char *ir_op_name(ir_op op);

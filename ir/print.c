@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ir/alloc.h"
+#include "ir/problem.h"
 
 typedef struct buf {
     char *s;
@@ -144,7 +145,48 @@ static void put_attrs(buf *b, const ir_graph *g, const ir_node *n)
             put(b, "}");
         break;
     }
+    case IR_OP_FIT:
+        put(b, "[problem=%" PRId64, a[0]);
+        if (a[1])
+            put(b, ",batched,mask=0x%" PRIx64, a[2]);
+        put(b, "]");
+        break;
     default: break;
+    }
+}
+
+/* A sub-graph of a problem, indented by two spaces. */
+static void put_sub(buf *b, const char *what, const ir_graph *sub)
+{
+    if (!sub)
+        return;
+    char *s = ir_graph_print(sub);
+    if (!s) {
+        b->failed = 1;
+        return;
+    }
+    put(b, "  %s ", what);
+    for (const char *line = s; *line;) {
+        size_t len = strcspn(line, "\n");
+        put(b, "%s%.*s\n", line == s ? "" : "  ", (int)len, line);
+        line += len + (line[len] == '\n');
+    }
+    ir_free(s);
+}
+
+/* The problem table of the fit nodes, after the graph. */
+static void put_problems(buf *b, const ir_graph *g)
+{
+    for (uint32_t k = 0; k < g->nproblem; k++) {
+        const ir_problem *p = &g->problem[k];
+        put(b, "problem %u [max_iter=%" PRId64 ",tol=", k, p->max_iter);
+        put_number(b, p->tol);
+        put(b, ",%s] {\n", p->rule == SJ_FIT_GRAD_NORM ? "grad_norm" : "rel_objective");
+        put_sub(b, "objective", p->objective);
+        put_sub(b, "curvature", p->curvature);
+        put_sub(b, "gradient", p->gradient);
+        put_sub(b, "hessian", p->hessian);
+        put(b, "}\n");
     }
 }
 
@@ -153,6 +195,16 @@ char *ir_graph_print(const ir_graph *g)
     buf b = {ir_malloc(256), 0, 256, 0};
     if (!b.s)
         return NULL;
+    if (g->nrewrite) {
+        /* Which structure rewrites made this graph (passes/structure_*). */
+        put(&b, "# rewrites:");
+        for (uint32_t i = 0; i < g->nrewrite; i++) {
+            put(&b, "%s %s", i ? "," : "", g->rewrite[i].name);
+            if (g->rewrite[i].count > 1)
+                put(&b, " x%u", g->rewrite[i].count);
+        }
+        put(&b, "\n");
+    }
     put(&b, "graph(");
     for (uint32_t i = 0; i < g->ninput; i++) {
         put(&b, "%s%s: ", i ? ", " : "", g->input_name[i]);
@@ -173,6 +225,7 @@ char *ir_graph_print(const ir_graph *g)
     for (uint32_t i = 0; i < g->noutput; i++)
         put(&b, "%s %%%d", i ? "," : "", (int)g->output[i]);
     put(&b, "\n}\n");
+    put_problems(&b, g);
     if (b.failed) {
         ir_free(b.s);
         return NULL;

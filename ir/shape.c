@@ -491,6 +491,38 @@ static int shape_logdet(rule_ctx *c, ir_shape *out)
     return 0;
 }
 
+/* fit: theta0 [k] (batched: [B, k]) -> [k + 2] ([B, k + 2]); batched data
+ * inputs have the batch axis B first.  The data against the problem's
+ * sub-graphs is checked by ir_fit_check (verifier, specialisation). */
+static int shape_fit(rule_ctx *c, ir_shape *out)
+{
+    char sa[128], sb[128];
+    if (c->n->ninput < 1)
+        return fail(c, "needs theta0");
+    int batched = c->n->attr[1] != 0;
+    const ir_shape *t = ir_shape_of(c->g, c->n->input[0]);
+    if (t->rank != 1 + batched)
+        return fail(c, "theta0 must have rank %d, got %s", 1 + batched, SHAPE_STR(c, t, sa));
+    if (batched) {
+        if (c->n->attr[2] < 0 || c->n->ninput - 1 > 62 ||
+            (c->n->ninput - 1 < 62 && (c->n->attr[2] >> (c->n->ninput - 1)) != 0))
+            return fail(c, "batched-data mask 0x%" PRIx64 " does not fit %d data inputs",
+                        c->n->attr[2], c->n->ninput - 1);
+        for (int j = 0; j + 1 < c->n->ninput; j++) {
+            if (!((c->n->attr[2] >> j) & 1))
+                continue;
+            const ir_shape *d = ir_shape_of(c->g, c->n->input[j + 1]);
+            if (d->rank < 1 || ir_dim_conflict(d->dim[0], t->dim[0]))
+                return fail(c, "batched data input %d %s does not have theta0's batch axis %s",
+                            j + 1, SHAPE_STR(c, d, sa), SHAPE_STR(c, t, sb));
+        }
+    }
+    *out = *t;
+    int64_t k = t->dim[t->rank - 1];
+    out->dim[t->rank - 1] = IR_DIM_IS_SIZE(k) ? k + 2 : IR_DIM_ANY;
+    return 0;
+}
+
 static shape_rule *const rules[IR_NOP] = {
 #define OP(id, name, kind, arity, shape) [IR_OP_##id] = shape,
 #include "ir/ops.def"

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ir/alloc.h"
+#include "ir/problem.h"
 
 typedef struct binding {
     int64_t size;    /* -1 while unbound */
@@ -151,6 +152,64 @@ static const char *unbound_name(const ir_graph *g, const ir_shape *s)
     return NULL;
 }
 
+/* Specialises sub-graph sub (NULL: none) of a fit node to the per-item
+ * shapes of its inputs. */
+static sj_status specialize_sub(const ir_graph *sub, const ir_shape *shapes, uint32_t v,
+                                const char *what, ir_graph **out, ir_err *err)
+{
+    *out = NULL;
+    if (!sub)
+        return SJ_OK;
+    ir_err e = {0};
+    if (ir_specialize(sub, shapes, out, &e) != SJ_OK)
+        return ir_fail(err, e.status, "fit (value %%%u): %s: %s", v, what, e.msg);
+    return SJ_OK;
+}
+
+/* A fit node's problem, specialised to the shapes of the node's inputs in
+ * out, becomes a new problem of out; attr[0] is set to its index.  (One
+ * problem per fit node: two nodes of one problem may see different shapes.) */
+static sj_status specialize_fit(const ir_graph *g, const ir_node *n, uint32_t v, ir_graph *out,
+                                int64_t *attr, ir_err *err)
+{
+    const ir_problem *p = ir_graph_problem(g, n->attr[0]);
+    if (!p || !p->objective)
+        return ir_fail(err, SJ_ERR_INTERNAL, "fit (value %%%u): problem %" PRId64 " is not in "
+                       "the graph", v, n->attr[0]);
+    ir_shape *shapes = ir_malloc((size_t)n->ninput * sizeof *shapes);
+    if (!shapes)
+        return ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "out of memory while specialising");
+    for (int i = 0; i < n->ninput; i++)
+        shapes[i] = ir_fit_item_shape(out, n, i);
+    ir_problem q = *p;
+    q.objective = q.curvature = q.gradient = q.hessian = NULL;
+    sj_status st = SJ_OK;
+    if (p->objective->ninput != (uint32_t)n->ninput)
+        st = ir_fail(err, SJ_ERR_SHAPE, "fit (value %%%u): the objective takes %u inputs, the fit "
+                     "gives it %d", v, p->objective->ninput, n->ninput);
+    else if (p->curvature && p->curvature->ninput != (uint32_t)n->ninput)
+        st = ir_fail(err, SJ_ERR_SHAPE, "fit (value %%%u): the curvature takes %u inputs, the fit "
+                     "gives it %d", v, p->curvature->ninput, n->ninput);
+    if (st == SJ_OK)
+        st = specialize_sub(p->objective, shapes, v, "objective", &q.objective, err);
+    if (st == SJ_OK)
+        st = specialize_sub(p->curvature, shapes, v, "curvature", &q.curvature, err);
+    if (st == SJ_OK)
+        st = specialize_sub(p->gradient, shapes, v, "gradient", &q.gradient, err);
+    if (st == SJ_OK)
+        st = specialize_sub(p->hessian, shapes, v, "hessian", &q.hessian, err);
+    ir_free(shapes);
+    if (st != SJ_OK) {
+        ir_problem_clear(&q);
+        return st;
+    }
+    int k = ir_graph_add_problem(out, &q);
+    if (k < 0)
+        return ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "out of memory while specialising");
+    attr[0] = k;
+    return SJ_OK;
+}
+
 static sj_status copy_nodes(const ir_graph *g, const ir_shape *shapes, const binding *b,
                             ir_graph *out, ir_err *err)
 {
@@ -179,10 +238,19 @@ static sj_status copy_nodes(const ir_graph *g, const ir_shape *shapes, const bin
                            "%s (value %%%u) has shape %s: axis %d has a size no input binds",
                            ir_op_name(n->op), v, ir_shape_str(g, &n->shape, sa, sizeof sa), k);
         }
-        ir_val nv = ir_add_node(out, n->op, n->ninput, n->input, n->attr, IR_NATTR, &decl,
+        int64_t attr[IR_NATTR];
+        memcpy(attr, n->attr, sizeof attr);
+        if (n->op == IR_OP_FIT) {
+            sj_status st = specialize_fit(g, n, v, out, attr, err);
+            if (st != SJ_OK)
+                return st;
+        }
+        ir_val nv = ir_add_node(out, n->op, n->ninput, n->input, attr, IR_NATTR, &decl,
                                 n->data);
         if (nv == IR_NONE)
             return ir_fail(err, out->err.status, "%s", out->err.msg);
+        if (n->op == IR_OP_FIT && ir_fit_check(out, nv, err) != SJ_OK)
+            return err->status;
         if (!ir_shape_is_concrete(ir_shape_of(out, nv))) {
             char sa[128];
             return ir_fail(err, SJ_ERR_INTERNAL, "%s (value %%%u): shape %s is not concrete after "

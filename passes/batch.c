@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ir/alloc.h"
+#include "ir/problem.h"
 #include "passes/batch.h"
 #include "passes/passes.h"
 #include "passes/rebuild.h"
@@ -61,6 +62,7 @@ sj_status pass_vmap(const ir_graph *in, const int *in_axes, const int *out_axes,
     }
     for (uint32_t i = 0; i < in->nsym; i++)
         ir_graph_symbol(g, in->sym[i]);
+    ir_graph_copy_problems(g, in); /* same indices: bat_fit keeps a fit's problem */
     for (uint32_t v = 0; v < in->nnode; v++)
         map[v] = IR_NONE;
     /* Inputs, in position order, with the batch axis moved to the front. */

@@ -52,8 +52,35 @@ sj_status pass_dce(ir_graph **g, int *changed, ir_err *err);
  * shape and constant data. */
 sj_status pass_cse(ir_graph **g, int *changed, ir_err *err);
 
+/* Fit problems (passes/rules_fit.c): cleans the specialised objective and
+ * curvature of every problem of g and derives the gradient graph (and the
+ * Hessian, when there is no curvature), recursively for fits inside them.
+ * The runtime calls it after specialisation; the fit rules derive what they
+ * need themselves. */
+sj_status pass_fill_problems(ir_graph *g, ir_err *err);
+
 /* The clean-up pipeline (passes/pipeline.c): DCE and CSE until neither
- * changes the graph. */
+ * changes the graph.  The graph's rewrite log is kept. */
 sj_status pass_cleanup(ir_graph **g, ir_err *err);
+
+/* Structure rewrites (passes/structure_*.c, docs/structure.md), same
+ * convention: each replaces *g only when one of its rewrites fired, and
+ * notes what fired in the graph's rewrite log.  A graph none applies to is
+ * left as it is (the same object, unchanged). */
+/* logdet / solve / Cholesky uses of V = Σ Z_t G_t Z_tᵀ + D through the
+ * Woodbury identity and the matrix determinant lemma. */
+sj_status pass_structure_woodbury(ir_graph **g, int *changed, ir_err *err);
+/* logdet / cholesky / diag / solves of A ⊗ B through A and B. */
+sj_status pass_structure_kron(ir_graph **g, int *changed, ir_err *err);
+/* logdet / cholesky / diag / solves of block-diagonal matrices per block. */
+sj_status pass_structure_blockdiag(ir_graph **g, int *changed, ir_err *err);
+/* matmuls with one-hot designs as gather / segment_sum, Zᵀ Z as counts. */
+sj_status pass_structure_onehot(ir_graph **g, int *changed, ir_err *err);
+
+/* The structure pipeline (passes/pipeline.c): the rewrites above in order,
+ * each followed by the verifier in debug builds, then DCE and CSE, repeated
+ * until nothing fires.  *changed is 0 (and *g untouched) when no rewrite
+ * applies. */
+sj_status pass_structure(ir_graph **g, int *changed, ir_err *err);
 
 #endif

@@ -1,6 +1,7 @@
 #include "passes/rebuild.h"
 
 #include "ir/alloc.h"
+#include "ir/problem.h"
 
 ir_val pass_copy_node(ir_graph *ng, const ir_node *n, const ir_val *inputs)
 {
@@ -31,6 +32,7 @@ sj_status pass_rebuild_with(const ir_graph *g, const unsigned char *keep, rebuil
     }
     for (uint32_t i = 0; i < g->nsym; i++)
         ir_graph_symbol(ng, g->sym[i]);
+    ir_graph_copy_problems(ng, g); /* same indices: fit nodes are copied as they are */
     for (uint32_t v = 0; v < g->nnode && ir_graph_ok(ng); v++) {
         map[v] = IR_NONE;
         if (keep && !keep[v])
@@ -64,4 +66,56 @@ sj_status pass_rebuild(const ir_graph *g, const unsigned char *keep, void *unuse
                        ir_graph **out, ir_err *err)
 {
     return pass_rebuild_with(g, keep, NULL, NULL, out, err);
+}
+
+sj_status pass_inline(ir_graph *g, const ir_graph *sub, const ir_val *args, ir_val *outs)
+{
+    if (!ir_graph_ok(g))
+        return g->err.status;
+    int most = 1;
+    for (uint32_t v = 0; v < sub->nnode; v++)
+        if (sub->node[v].ninput > most)
+            most = sub->node[v].ninput;
+    ir_val *map = ir_malloc((sub->nnode ? sub->nnode : 1) * sizeof *map);
+    ir_val *buf = ir_malloc((size_t)most * sizeof *buf);
+    if (!map || !buf) {
+        ir_free(map);
+        ir_free(buf);
+        return ir_fail(&g->err, SJ_ERR_OUT_OF_MEMORY, "out of memory while inlining a graph");
+    }
+    for (uint32_t v = 0; v < sub->nnode && ir_graph_ok(g); v++) {
+        const ir_node *n = &sub->node[v];
+        if (n->op == IR_OP_INPUT) {
+            ir_val a = args[n->attr[0]];
+            if (a != IR_NONE && !ir_shape_equal(ir_shape_of(g, a), &n->shape)) {
+                char sa[128], sb[128];
+                ir_fail(&g->err, SJ_ERR_INTERNAL, "inlining: input %d is %s, the graph takes %s",
+                        (int)n->attr[0], ir_shape_str(g, ir_shape_of(g, a), sa, sizeof sa),
+                        ir_shape_str(sub, &n->shape, sb, sizeof sb));
+            }
+            map[v] = a;
+            continue;
+        }
+        for (int i = 0; i < n->ninput; i++)
+            buf[i] = map[n->input[i]];
+        if (n->op == IR_OP_FIT) {
+            ir_problem c;
+            const ir_problem *p = ir_graph_problem(sub, n->attr[IR_FIT_PROBLEM]);
+            if (!p || ir_problem_copy(p, &c) != 0) {
+                ir_fail(&g->err, p ? SJ_ERR_OUT_OF_MEMORY : SJ_ERR_INTERNAL,
+                        "inlining: cannot copy the problem of fit %%%u", v);
+                break;
+            }
+            ir_node copy = *n;
+            copy.attr[IR_FIT_PROBLEM] = ir_graph_add_problem(g, &c);
+            map[v] = pass_copy_node(g, &copy, buf);
+        } else {
+            map[v] = pass_copy_node(g, n, buf);
+        }
+    }
+    for (uint32_t k = 0; k < sub->noutput; k++)
+        outs[k] = ir_graph_ok(g) ? map[sub->output[k]] : IR_NONE;
+    ir_free(map);
+    ir_free(buf);
+    return g->err.status;
 }

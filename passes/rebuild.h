@@ -21,4 +21,10 @@ sj_status pass_rebuild(const ir_graph *g, const unsigned char *keep, void *unuse
 /* Appends a copy of n with the given inputs. */
 ir_val pass_copy_node(ir_graph *ng, const ir_node *n, const ir_val *inputs);
 
+/* Appends the nodes of the concrete graph sub to g, with sub's input p
+ * replaced by args[p] (of the same shape); outs[k] receives sub's output k.
+ * The problems of sub's fit nodes are copied into g.  Errors are recorded on
+ * g (sticky) and returned. */
+sj_status pass_inline(ir_graph *g, const ir_graph *sub, const ir_val *args, ir_val *outs);
+
 #endif

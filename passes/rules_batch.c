@@ -143,6 +143,7 @@ static ir_val reduction(ir_graph *g, const ir_node *n, const ir_val *in, int64_t
 #define BAT_SHAPE(name)
 #define BAT_INDEX(name)
 #define BAT_LINALG(name)
+#define BAT_FIT(name) /* rules_fit.c */
 #define OP(id, name, kind, arity, shape) BAT_##kind(name)
 #include "ir/ops.def"
 

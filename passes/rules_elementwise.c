@@ -75,6 +75,28 @@ static ir_val d_abs(ir_graph *g, const ir_node *n, ir_val x, ir_val y)
     return ir_unary(g, IR_OP_SIGN, x);
 }
 static ir_val d_sign(ir_graph *g, const ir_node *n, ir_val x, ir_val y) { return IR_NONE; }
+/* Φ'(x) = φ(x) = exp(-x²/2)/√(2π). */
+static ir_val d_ndtr(ir_graph *g, const ir_node *n, ir_val x, ir_val y)
+{
+    ir_val e = ir_unary(g, IR_OP_EXP, ad_scale(g, ir_unary(g, IR_OP_SQUARE, x), -0.5));
+    return ad_scale(g, e, 0.39894228040143268); /* 1/√(2π) */
+}
+/* (Φ⁻¹)'(p) = 1/φ(Φ⁻¹(p)) = √(2π) exp(y²/2). */
+static ir_val d_ndtri(ir_graph *g, const ir_node *n, ir_val x, ir_val y)
+{
+    ir_val e = ir_unary(g, IR_OP_EXP, ad_scale(g, ir_unary(g, IR_OP_SQUARE, y), 0.5));
+    return ad_scale(g, e, 2.5066282746310007); /* √(2π) */
+}
+/* atan'(x) = 1/(1 + x²). */
+static ir_val d_atan(ir_graph *g, const ir_node *n, ir_val x, ir_val y)
+{
+    return ir_unary(g, IR_OP_RECIP, plus_const(g, ir_unary(g, IR_OP_SQUARE, x), 1.0));
+}
+/* tan'(x) = 1 + tan²(x). */
+static ir_val d_tan(ir_graph *g, const ir_node *n, ir_val x, ir_val y)
+{
+    return plus_const(g, ir_unary(g, IR_OP_SQUARE, y), 1.0);
+}
 
 #define UNARY(name)                                                                        \
     ir_val jvp_##name(ir_graph *g, const ir_node *n, ir_val v, const ir_val *t)            \
@@ -100,6 +122,10 @@ UNARY(digamma)
 UNARY(polygamma)
 UNARY(abs)
 UNARY(sign)
+UNARY(ndtr)
+UNARY(ndtri)
+UNARY(atan)
+UNARY(tan)
 #undef UNARY
 
 /* neg is linear: no multiplication by -1. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ir/alloc.h"
+#include "ir/problem.h"
 #include "runtime/transform.h"
 
 uint64_t rt_hash_mix(uint64_t h)
@@ -112,6 +113,20 @@ static void put_graph(sink *s, const ir_graph *g)
     }
     put_i64(s, g->noutput);
     put(s, g->output, (size_t)g->noutput * sizeof g->output[0]);
+    /* The fit nodes' problems: settings and sub-graphs (0 for an absent one). */
+    put_i64(s, g->nproblem);
+    for (uint32_t k = 0; k < g->nproblem; k++) {
+        const ir_problem *p = &g->problem[k];
+        int64_t head[3] = {p->max_iter, p->rule, 0};
+        memcpy(&head[2], &p->tol, sizeof p->tol);
+        put(s, head, sizeof head);
+        const ir_graph *sub[4] = {p->objective, p->curvature, p->gradient, p->hessian};
+        for (int i = 0; i < 4; i++) {
+            put_i64(s, sub[i] != NULL);
+            if (sub[i])
+                put_graph(s, sub[i]);
+        }
+    }
 }
 
 /* The function: its graph, then (when they arrive) its pending transforms.

@@ -6,13 +6,30 @@
  * the shapes of its inputs, then each pending transform runs in order on the
  * concrete graph, each result cleaned by DCE and CSE (passes/pipeline.c)
  * before the next step sees it (the base graph too, when there are
- * transforms). */
+ * transforms).
+ *
+ * Structure rewrites (passes/structure_*.c, docs/structure.md) run on the
+ * specialised base graph before the transform chain, so derivatives and
+ * batching are taken of the cheap graph, and again after each transform
+ * (a derivative may expose a pattern anew).  SJ_NO_REWRITE=1 in the
+ * environment turns them off (read at every materialisation; code already
+ * in a context's compile cache is not recompiled, so set it before the
+ * first compile of a context). */
 #include "runtime/materialize.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #include "ir/alloc.h"
 #include "ir/specialize.h"
 #include "passes/passes.h"
 #include "runtime/transform.h"
+
+int rt_structure_rewrites_enabled(void)
+{
+    const char *e = getenv("SJ_NO_REWRITE");
+    return !e || !*e || strcmp(e, "0") == 0;
+}
 
 sj_status rt_fn_materialize(const sj_fn *fn, const ir_shape *shapes, ir_graph **out, ir_err *err)
 {
@@ -69,16 +86,27 @@ sj_status rt_fn_materialize(const sj_fn *fn, const ir_shape *shapes, ir_graph **
             level[i] = shapes;
     }
     st = ir_specialize(fn->ir, level[0], &g, err);
+    if (st == SJ_OK) /* the fit problems' gradient and Hessian graphs */
+        st = pass_fill_problems(g, err);
+    int rewrite = rt_structure_rewrites_enabled(), changed = 0;
+    if (st == SJ_OK && rewrite)
+        st = pass_structure(&g, &changed, err);
     if (st != SJ_OK || fn->nxform == 0)
         goto done;
     st = pass_cleanup(&g, err); /* no derivative of dead or repeated work */
     for (uint32_t i = 0; i < fn->nxform && st == SJ_OK; i++) {
         ir_graph *next = NULL;
         st = rt_xform_apply(&fn->xform[i], g, level[i + 1], &next, err);
+        /* The derivative walkers start from a copy of g (log included);
+         * other transforms start afresh. */
+        if (st == SJ_OK && next->nrewrite == 0 && ir_graph_merge_rewrites(next, g) != 0)
+            st = ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "out of memory while materialising");
         ir_graph_free(g);
         g = next;
         if (st == SJ_OK)
             st = pass_cleanup(&g, err);
+        if (st == SJ_OK && rewrite)
+            st = pass_structure(&g, &changed, err);
     }
 done:
     ir_free(level);

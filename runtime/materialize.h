@@ -10,4 +10,8 @@
 sj_status rt_fn_materialize(const sj_fn *fn, const ir_shape *shapes, ir_graph **out,
                             ir_err *err);
 
+/* 0 when SJ_NO_REWRITE is set (non-empty and not "0"): the structure
+ * rewrites are then skipped. */
+int rt_structure_rewrites_enabled(void);
+
 #endif

@@ -16,6 +16,7 @@
  * for identities that hold exactly in exact arithmetic (dot product, H v vs
  * hvp, symmetry). */
 #include "ad_check.h"
+#include "fit_case.h"
 
 /* Cases leave tolerances they do not set at zero (the defaults). */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -70,6 +71,10 @@ U(polygamma1, sj_polygamma(g, 1, x[0]))
 U(polygamma2, sj_polygamma(g, 2, x[0]))
 U(abs, sj_abs(g, x[0]))
 U(sign, sj_mul(g, sj_sign(g, x[0]), sj_square(g, x[0])))
+U(ndtr, sj_ndtr(g, x[0]))
+U(ndtri, sj_ndtri(g, x[0]))
+U(atan, sj_atan(g, x[0]))
+U(tan, sj_tan(g, x[0]))
 U(add, sj_add(g, x[0], x[1]))
 U(sub, sj_sub(g, x[0], x[1]))
 U(mul, sj_mul(g, x[0], x[1]))
@@ -110,6 +115,7 @@ U(trisolve_urt, sj_triangular_solve(g, x[0], x[1], SJ_SOLVE_UPPER | SJ_SOLVE_RIG
 U(chosolve, sj_cholesky_solve(g, x[0], x[1]))
 U(logdet, sj_logdet(g, sym(g, x[0])))
 U(solve, sj_solve(g, x[0], x[1]))
+U(fit, fit_case(g, x))
 #undef U
 
 #define R(r, ...) {r, {__VA_ARGS__}, K_REAL, -1.0, 1.0}
@@ -138,6 +144,10 @@ static const ad_case cases[] = {
     {"polygamma", "order 2", 1, {RR(0.5, 4.0, 1, 4)}, b_polygamma2, 0, 0, 1e-5, 1e-6},
     {"abs", "away from 0", 1, {NZ(1, 5)}, b_abs},
     {"sign", "sign(x) x²", 1, {NZ(1, 5)}, b_sign},
+    {"ndtr", NULL, 1, {RR(-3.0, 3.0, 1, 4)}, b_ndtr},
+    {"ndtri", NULL, 1, {RR(0.05, 0.95, 1, 4)}, b_ndtri},
+    {"atan", NULL, 1, {RR(-3.0, 3.0, 1, 4)}, b_atan},
+    {"tan", NULL, 1, {RR(-1.2, 1.2, 1, 4)}, b_tan},
     {"add", NULL, 2, {R(2, 2, 3), R(2, 2, 3)}, b_add},
     {"add", "broadcast operand", 2, {R(2, 2, 3), R(1, 3)}, b_add},
     {"sub", NULL, 2, {R(1, 4), R(1, 4)}, b_sub},
@@ -183,6 +193,7 @@ static const ad_case cases[] = {
     {"logdet", "of (A + Aᵀ)/2", 1, {KIND(K_SPD, 2, 3, 3)}, b_logdet},
     {"logdet", "batched", 1, {KIND(K_SPD, 3, 2, 3, 3)}, b_logdet},
     {"solve", NULL, 2, {KIND(K_GENERAL, 2, 3, 3), R(2, 3, 2)}, b_solve},
+    {"fit", "argmin Σ w exp θ − aθ + θ²/2", 2, {R(1, 3), RR(0.5, 2.0, 1, 3)}, b_fit},
 };
 #define NCASE ((int)(sizeof cases / sizeof cases[0]))
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "codegen/codegen.h"
+#include "codegen/pool.h"
 #include "ir/alloc.h"
 #include "ir/eval.h"
 #include "runtime/handles.h"
@@ -241,6 +242,7 @@ static const struct {
     {sj_expm1, -2, 2},    {sj_sqrt, 0, 4},   {sj_square, -3, 3},   {sj_recip, 0.5, 3},
     {sj_tanh, -3, 3},     {sj_logistic, -30, 30}, {sj_lgamma, 0.1, 6}, {sj_digamma, -3.9, 6},
     {sj_abs, -3, 3},      {sj_sign, -3, 3},
+    {sj_ndtr, -40, 10},   {sj_ndtri, 1e-12, 1}, {sj_atan, -5, 5},  {sj_tan, -1.5, 1.5},
 };
 
 static const int64_t shapes[][4] = {
@@ -577,13 +579,192 @@ static void test_cholesky_solve_and_solve(void **state)
     check1(s, sj_cholesky_solve(s->g, sj_cholesky(s->g, a), b));
 }
 
-/* ---- error paths ---------------------------------------------------------------------------- */
-
+/* Makes matrix `batch` of input i not positive definite. */
 static void make_not_pd(sess *s, int i, int64_t n, int64_t batch)
 {
     double *x = s->data[i] + batch * n * n;
     x[(n - 1) * n + (n - 1)] = -1.0;
 }
+
+/* A Cholesky solve against the identity is an explicit inverse, lowered to
+ * dpotri (a copy of L, dtrtri + dlauum, the upper triangle mirrored): eye
+ * directly, broadcast along a batch, through a reshape; at the inline size
+ * it stays two substitutions.  A factor that is not from our cholesky is
+ * checked for a zero diagonal as the solves are. */
+static void test_inverse(void **state)
+{
+    sess *s = *state;
+    static const int64_t n[] = {3, 9, 20, 50};
+    for (int k = 0; k < 4; k++) {
+        char dim[16];
+        snprintf(dim, sizeof dim, "%d", (int)n[k]);
+        sj_value a = input_pd(s, 2, D(n[k], n[k]));
+        check1(s, sj_cholesky_solve(s->g, sj_cholesky(s->g, a), sj_eye(s->g, dim)));
+        assert_int_equal(s->stats.nlibcall, (n[k] > 8) + (n[k] > 16)); /* inverse, cholesky */
+        const char *bd[3] = {"3", dim, dim}, *rd[3] = {"1", dim, dim};
+        a = input_pd(s, 3, D(3, n[k], n[k]));
+        sj_value eye = sj_broadcast_to(s->g, sj_eye(s->g, dim), 3, bd);
+        check1(s, sj_cholesky_solve(s->g, sj_cholesky(s->g, a), eye));
+        a = input_pd(s, 3, D(1, n[k], n[k]));
+        eye = sj_reshape(s->g, sj_eye(s->g, dim), 3, rd);
+        check1(s, sj_cholesky_solve(s->g, sj_cholesky(s->g, a), eye));
+        /* a triangular input as the factor (only its lower triangle is read) */
+        a = input_tri(s, 2, D(n[k], n[k]), 0);
+        check1(s, sj_cholesky_solve(s->g, a, sj_eye(s->g, dim)));
+        a = input_tri(s, 2, D(n[k], n[k]), 0);
+        s->data[0][(n[k] / 2) * (n[k] + 1)] = 0;
+        assert_int_equal(check1(s, sj_cholesky_solve(s->g, a, sj_eye(s->g, dim))), SJ_ERR_SINGULAR);
+    }
+    /* the IR calls dpotri, and no dtrsm, for a LAPACK-sized inverse */
+    sj_value a = input_pd(s, 2, D(30, 30));
+    sj_value x = sj_cholesky_solve(s->g, sj_cholesky(s->g, a), sj_eye(s->g, "30"));
+    sj_fn *fn;
+    sj_compiled *c;
+    assert_ok(sj_fn_create(s->g, 1, &x, &fn), s->ctx);
+    const int64_t *dims[1] = {s->dim[0]};
+    assert_ok(sj_fn_compile(fn, 1, s->rank, dims, &c), s->ctx);
+    char *ir = sj_compiled_llvm_ir(c);
+    assert_true(strstr(ir, "LAPACKE_dpotri_work") && !strstr(ir, "cblas_dtrsm"));
+    sj_string_free(ir);
+    sj_compiled_free(c);
+    sj_fn_free(fn);
+    reset(s);
+}
+
+/* ---- batches across cores ------------------------------------------------------------------ */
+
+/* OpenBLAS's thread count (its cblas.h is not on the tests' include path). */
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+
+/* Compiles outs, runs the kernel with the pool limited to 1 thread (serial)
+ * and to `threads`, and checks both runs give the same bytes (and the same
+ * status and message).  The serial run has OpenBLAS on one thread too, as the
+ * pool's items have: a threaded dpotrf may round differently.  Returns the
+ * status; the message is in s->msg. */
+static sj_status check_threads(sess *s, int nout, const sj_value *outs, int threads,
+                               int expect_pool)
+{
+    sj_status st = check_outs(s, nout, outs); /* against ir_eval, at the default */
+    sj_fn *fn;
+    sj_compiled *c;
+    assert_ok(sj_fn_create(s->g, nout, outs, &fn), s->ctx);
+    const int64_t *dims[MAXIN];
+    for (int i = 0; i < s->nin; i++)
+        dims[i] = s->dim[i];
+    assert_ok(sj_fn_specialize(fn, s->nin, s->rank, dims, &c), s->ctx);
+    cg_kernel *k = NULL;
+    ir_err err = {0};
+    assert_int_equal(cg_compile(c->ir, &(cg_options){2}, &k, &err), SJ_OK);
+    char *ir = cg_kernel_llvm_ir(k);
+    assert_int_equal(strstr(ir, "sj_batch_run") != NULL, expect_pool);
+    ir_free(ir);
+    size_t bytes = (cg_kernel_scratch_bytes(k) + 63) & ~(size_t)63;
+    void *scratch = aligned_alloc(64, bytes);
+    double *got[2][MAXOUT];
+    size_t n[MAXOUT];
+    sj_status run[2];
+    char msg[2][IR_ERR_MSG];
+    for (int j = 0; j < nout; j++)
+        n[j] = ir_shape_numel(ir_shape_of(c->ir, c->ir->output[j]));
+    for (int t = 0; t < 2; t++) {
+        int old = cg_pool_set_threads(t ? threads : 1), blas = openblas_get_num_threads();
+        if (!t)
+            openblas_set_num_threads(1);
+        for (int j = 0; j < nout; j++) {
+            got[t][j] = malloc((n[j] + 1) * sizeof(double));
+            for (size_t e = 0; e <= n[j]; e++)
+                got[t][j][e] = SENTINEL;
+        }
+        memset(scratch, 0xff, bytes);
+        ir_err e = {0};
+        run[t] = cg_kernel_run(k, (const double *const *)s->data, got[t], scratch, &e);
+        snprintf(msg[t], sizeof msg[t], "%s", e.msg);
+        cg_pool_set_threads(old);
+        openblas_set_num_threads(blas);
+    }
+    assert_int_equal(run[0], st);
+    assert_int_equal(run[1], st);
+    assert_string_equal(msg[0], msg[1]);
+    for (int j = 0; j < nout; j++) {
+        assert_memory_equal(got[0][j], got[1][j], (n[j] + 1) * sizeof(double));
+        free(got[0][j]);
+        free(got[1][j]);
+    }
+    if (st != SJ_OK)
+        snprintf(s->msg, sizeof s->msg, "%s", msg[1]);
+    free(scratch);
+    cg_kernel_free(k);
+    sj_compiled_free(c);
+    sj_fn_free(fn);
+    reset(s);
+    return st;
+}
+
+/* Large batches of factorisations, solves and products run across the
+ * pool's threads: the same bytes as the serial loop, the first failing item
+ * in batch order named however the items were split, small batches serial. */
+static void test_batch_threads(void **state)
+{
+    sess *s = *state;
+    for (int threads = 2; threads <= 4; threads += 2) {
+        sj_value a = input_pd(s, 3, D(64, 24, 24));
+        sj_value outs[2] = {sj_cholesky(s->g, a), sj_logdet(s->g, a)};
+        check_threads(s, 2, outs, threads, 1);
+        /* inline-sized matrices, many of them */
+        a = input_pd(s, 3, D(3000, 6, 6));
+        sj_value b = input(s, 3, D(3000, 6, 2), -1, 1);
+        sj_value l = sj_cholesky(s->g, a);
+        sj_value outs2[2] = {l, sj_cholesky_solve(s->g, l, b)};
+        check_threads(s, 2, outs2, threads, 1);
+        a = input_tri(s, 3, D(40, 30, 30), 0);
+        b = input(s, 3, D(40, 30, 7), -1, 1);
+        sj_value x = sj_triangular_solve(s->g, a, b, 0);
+        check_threads(s, 1, &x, threads, 1);
+        a = input_pd(s, 3, D(40, 30, 30));
+        x = sj_cholesky_solve(s->g, sj_cholesky(s->g, a),
+                              sj_broadcast_to(s->g, sj_eye(s->g, "30"), 3,
+                                              (const char *const[]){"40", "30", "30"}));
+        check_threads(s, 1, &x, threads, 1);
+        a = input(s, 3, D(40, 30, 30), -1, 1);
+        b = input(s, 3, D(40, 30, 3), -1, 1);
+        x = sj_solve(s->g, sj_add(s->g, a, sj_scalar(s->g, 0.1)), b);
+        check_threads(s, 1, &x, threads, 1);
+        a = input(s, 3, D(50, 20, 20), -1, 1);
+        b = input(s, 3, D(50, 20, 20), -1, 1);
+        x = sj_matmul(s->g, a, b);
+        check_threads(s, 1, &x, threads, 1);
+        /* errors: items 37 and 50 are not positive definite; 37 is reported */
+        for (int rep = 0; rep < 5; rep++) {
+            a = input_pd(s, 3, D(64, 24, 24));
+            make_not_pd(s, 0, 24, 50);
+            make_not_pd(s, 0, 24, 37);
+            sj_value outs3[2] = {sj_exp(s->g, a), sj_cholesky(s->g, a)};
+            assert_int_equal(check_threads(s, 2, outs3, threads, 1), SJ_ERR_NOT_POSITIVE_DEFINITE);
+            assert_non_null(strstr(s->msg, "batch 37"));
+        }
+        a = input_pd(s, 3, D(3000, 4, 4));
+        make_not_pd(s, 0, 4, 2999);
+        make_not_pd(s, 0, 4, 1234);
+        sj_value ld = sj_logdet(s->g, a);
+        assert_int_equal(check_threads(s, 1, &ld, threads, 1), SJ_ERR_NOT_POSITIVE_DEFINITE);
+        assert_non_null(strstr(s->msg, "batch 1234"));
+        a = input(s, 3, D(40, 30, 30), -1, 1);
+        b = input(s, 3, D(40, 30, 3), -1, 1);
+        for (int item = 33; item >= 21; item -= 12) /* a zero column: singular */
+            for (int64_t j = 0; j < 30; j++)
+                s->data[0][item * 900 + j * 30 + 4] = 0;
+        x = sj_solve(s->g, a, b);
+        assert_int_equal(check_threads(s, 1, &x, threads, 1), SJ_ERR_SINGULAR);
+        assert_non_null(strstr(s->msg, "batch 21"));
+    }
+    /* small batches stay plain loops */
+    sj_value a = input_pd(s, 3, D(4, 9, 9));
+    sj_value x = sj_cholesky(s->g, a);
+    check_threads(s, 1, &x, 2, 0);
+}
+
+/* ---- error paths ---------------------------------------------------------------------------- */
 
 static void test_errors(void **state)
 {
@@ -903,6 +1084,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cholesky_logdet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_triangular_solve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cholesky_solve_and_solve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inverse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fusion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linalg_sharing, setup, teardown),

@@ -323,6 +323,56 @@ static void test_polygamma_high_order_and_poles(void **state)
 
 /* ---- elementwise binary, compare, select ----------------------------------------------- */
 
+/* Φ and Φ⁻¹ (ours, on libm's erfc): 2e-15 relative over the whole range,
+ * both tails included; reference values from mpmath at 50+ digits (the
+ * exact values at the double inputs; R's pnorm(1.96) is 1 ulp above). */
+static void test_ndtr(void **state)
+{
+    test_graph *e = *state;
+    sj_value x = in_any(e->g, "x", 1);
+    static const double xv[12] = {0, 1.96, -1.96, -8, 8, -37.5, -1, 5, -38.4, -INFINITY, INFINITY, NAN};
+    static const double want[12] = {0.5, 0.97500210485177952, 0.024997895148220435,
+                                    6.2209605742717839e-16, 0.99999999999999933,
+                                    4.6053530095819552e-308, 0.15865525393145705,
+                                    0.99999971334842808, 6.4228533959362051e-323, 0, 1, NAN};
+    /* the subnormal Φ(-38.4) has 9 significant bits: an absolute tolerance */
+    check1(e, sj_ndtr(e->g, x), 1, (arr[]){{1, {12}, xv}}, (shp){1, {12}}, want, 2e-15, 1e-323);
+}
+
+static void test_ndtri(void **state)
+{
+    test_graph *e = *state;
+    sj_value p = in_any(e->g, "p", 1);
+    static const double pv[16] = {0.5, 0.975, 0.025, 1e-300, 1e-10, 0.3, 0.9, 1 - 1e-12, 0.075,
+                                  0.925, 2.2250738585072014e-308, 0, 1, -0.5, 1.5, NAN};
+    static const double want[16] = {0, 1.9599639845400538, -1.9599639845400543,
+                                    -37.047096299361201, -6.3613409024040566,
+                                    -0.52440051270804078, 1.2815515655446006,
+                                    7.0344869100478356, -1.4395314709384559,
+                                    1.4395314709384561, -37.519379347144501,
+                                    -INFINITY, INFINITY, NAN, NAN, NAN};
+    check1(e, sj_ndtri(e->g, p), 1, (arr[]){{1, {16}, pv}}, (shp){1, {16}}, want, 2e-15, 0);
+    /* Φ(Φ⁻¹(p)) = p, to the conditioning of Φ: an ulp of z = Φ⁻¹(p) moves
+     * Φ by |z|·ulp(z)·φ/Φ ≈ z² ε relative (1.5e-13 at p = 1e-300) */
+    static const double rv[5] = {1e-300, 1e-20, 0.01, 0.4, 0.999};
+    check1(e, sj_ndtr(e->g, sj_ndtri(e->g, p)), 1, (arr[]){{1, {5}, rv}}, (shp){1, {5}}, rv,
+           5e-13, 0);
+}
+
+/* atan, tan: libm, 1e-15 relative. */
+static void test_atan_tan(void **state)
+{
+    test_graph *e = *state;
+    sj_value x = in_any(e->g, "x", 1);
+    static const double xv[4] = {0.5, -3, 1.5, 1e-10};
+    check1(e, sj_atan(e->g, x), 1, (arr[]){{1, {4}, xv}}, (shp){1, {4}},
+           (double[]){0.46364760900080609, -1.2490457723982544, 0.98279372324732905, 1e-10},
+           1e-15, 0);
+    check1(e, sj_tan(e->g, x), 1, (arr[]){{1, {4}, xv}}, (shp){1, {4}},
+           (double[]){0.54630248984379048, 0.1425465430742778, 14.101419947171719, 1e-10},
+           1e-15, 0);
+}
+
 static void test_binary(void **state)
 {
     test_graph *e = *state;
@@ -1027,6 +1077,9 @@ int main(void)
         T(test_digamma_poles),
         T(test_polygamma),
         T(test_polygamma_high_order_and_poles),
+        T(test_ndtr),
+        T(test_ndtri),
+        T(test_atan_tan),
         T(test_binary),
         T(test_pow_min_max),
         T(test_compare),

@@ -17,6 +17,7 @@
  *                 vjp(vmap(f)) = vmap(vjp(f)) (differentiating the ops the
  *                 batching rules emit), to 1e-12. */
 #include "ad_check.h"
+#include "fit_case.h"
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
@@ -70,6 +71,10 @@ U(polygamma1, sj_polygamma(g, 1, x[0]))
 U(polygamma2, sj_polygamma(g, 2, x[0]))
 U(abs, sj_abs(g, x[0]))
 U(sign, sj_mul(g, sj_sign(g, x[0]), sj_square(g, x[0])))
+U(ndtr, sj_ndtr(g, x[0]))
+U(ndtri, sj_ndtri(g, x[0]))
+U(atan, sj_atan(g, x[0]))
+U(tan, sj_tan(g, x[0]))
 U(add, sj_add(g, x[0], x[1]))
 U(sub, sj_sub(g, x[0], x[1]))
 U(mul, sj_mul(g, x[0], x[1]))
@@ -110,6 +115,7 @@ U(trisolve_urt, sj_triangular_solve(g, x[0], x[1], SJ_SOLVE_UPPER | SJ_SOLVE_RIG
 U(chosolve, sj_cholesky_solve(g, x[0], x[1]))
 U(logdet, sj_logdet(g, sym(g, x[0])))
 U(solve, sj_solve(g, x[0], x[1]))
+U(fit, fit_case(g, x))
 U(matmul_tt, sj_matmul(g, sj_mT(g, x[0]), sj_mT(g, x[1])))
 U(concat1, sj_concat(g, 2, (sj_value[]){x[0], x[1]}, 1))
 U(sum_all, sj_sum_all(g, x[0]))
@@ -143,6 +149,10 @@ static const ad_case cases[] = {
     {"polygamma", "order 2", 1, {RR(0.5, 4.0, 1, 4)}, b_polygamma2, 0, 0, 1e-5, 1e-6},
     {"abs", "away from 0", 1, {NZ(1, 5)}, b_abs},
     {"sign", "sign(x) x²", 1, {NZ(1, 5)}, b_sign},
+    {"ndtr", NULL, 1, {RR(-3.0, 3.0, 1, 4)}, b_ndtr},
+    {"ndtri", NULL, 1, {RR(0.05, 0.95, 1, 4)}, b_ndtri},
+    {"atan", NULL, 1, {RR(-3.0, 3.0, 1, 4)}, b_atan},
+    {"tan", NULL, 1, {RR(-1.2, 1.2, 1, 4)}, b_tan},
     {"add", NULL, 2, {R(2, 2, 3), R(2, 2, 3)}, b_add},
     {"add", "broadcast operand", 2, {R(2, 2, 3), R(1, 3)}, b_add},
     {"sub", NULL, 2, {R(1, 4), R(1, 4)}, b_sub},
@@ -188,6 +198,7 @@ static const ad_case cases[] = {
     {"logdet", "of (A + Aᵀ)/2", 1, {KIND(K_SPD, 2, 3, 3)}, b_logdet},
     {"logdet", "batched", 1, {KIND(K_SPD, 3, 2, 3, 3)}, b_logdet},
     {"solve", NULL, 2, {KIND(K_GENERAL, 2, 3, 3), R(2, 3, 2)}, b_solve},
+    {"fit", "argmin Σ w exp θ − aθ + θ²/2", 2, {R(1, 3), RR(0.5, 2.0, 1, 3)}, b_fit},
     /* Beyond the derivative table: layouts of the batching rules. */
     {"matmul", "aᵀ bᵀ", 2, {R(2, 3, 2), R(2, 4, 3)}, b_matmul_tt},
     {"matmul", "xᵀ (x b)", 2, {R(2, 4, 3), R(2, 3, 2)}, b_gram},

@@ -1,0 +1,296 @@
+/* Lowering of the fit op (docs/fit.md).  The problem's objective, gradient
+ * and curvature (or Hessian) graphs are compiled as internal functions of
+ * the kernel's module, each through the ordinary graph lowering
+ * (cg_lower_graph) with its own buffer plan, and the node becomes one call
+ * to the solver loop in C, ir_fit_native_run (ir/newton.c, registered in the
+ * JIT as "sj_fit_run"), which is passed the addresses of those functions.
+ * The whole Newton loop therefore runs inside the compiled kernel, with no C
+ * API call per iteration.
+ *
+ * A sub-graph's constants become extra inputs of its function (after theta
+ * and the data), filled from private constant arrays of the module, so the
+ * code owns its data (the JIT frees it with the kernel).
+ *
+ * The node's workspace (its temp) holds the solver's arrays and pointer
+ * lists and, from a 64-aligned offset, one scratch region shared by the
+ * three functions (they run one at a time) as large as the largest needs. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codegen/cg.h"
+#include "ir/alloc.h"
+#include "ir/newton.h"
+#include "ir/problem.h"
+#include "passes/rebuild.h"
+
+/* A sub-graph ready for lowering: its constants (of at least one element)
+ * turned into inputs after the real ones. */
+typedef struct fit_sub {
+    ir_graph *g;
+    int64_t nconst;
+    const ir_node **cnode; /* the constant nodes of the original sub-graph */
+    cg_plan plan;
+    int planned;
+} fit_sub;
+
+typedef struct prep_ctx {
+    const ir_graph *sub;
+    fit_sub *fs;
+    uint32_t cap;
+} prep_ctx;
+
+static ir_val to_input(void *ctx, ir_graph *ng, const ir_node *n, const ir_val *inputs)
+{
+    prep_ctx *c = ctx;
+    if (n->op != IR_OP_CONST || ir_shape_numel(&n->shape) == 0)
+        return pass_copy_node(ng, n, inputs);
+    if (c->fs->nconst >= c->cap) {
+        uint32_t cap = c->cap ? 2 * c->cap : 8;
+        const ir_node **p = ir_realloc_array(c->fs->cnode, cap, sizeof *p);
+        if (!p) {
+            ir_fail(&ng->err, SJ_ERR_OUT_OF_MEMORY, "out of memory");
+            return IR_NONE;
+        }
+        c->fs->cnode = p;
+        c->cap = cap;
+    }
+    c->fs->cnode[c->fs->nconst] = n;
+    int64_t pos = (int64_t)c->sub->ninput + c->fs->nconst++;
+    return ir_add_node(ng, IR_OP_INPUT, 0, NULL, &pos, 1, &n->shape, NULL);
+}
+
+static void sub_free(fit_sub *fs)
+{
+    if (fs->planned)
+        cg_plan_free(&fs->plan);
+    ir_graph_free(fs->g);
+    ir_free(fs->cnode);
+    memset(fs, 0, sizeof *fs);
+}
+
+static sj_status sub_prepare(const ir_graph *sub, fit_sub *fs, ir_err *err)
+{
+    memset(fs, 0, sizeof *fs);
+    prep_ctx c = {.sub = sub, .fs = fs};
+    sj_status st = pass_rebuild_with(sub, NULL, to_input, &c, &fs->g, err);
+    for (int64_t i = 0; st == SJ_OK && i < fs->nconst; i++) {
+        char name[48];
+        snprintf(name, sizeof name, "fit.const:%" PRId64, i);
+        ir_val v = (ir_val)-1;
+        /* the INPUT node made by to_input for constant i */
+        for (uint32_t u = 0; u < fs->g->nnode; u++)
+            if (fs->g->node[u].op == IR_OP_INPUT && fs->g->node[u].attr[0] == (int64_t)sub->ninput + i)
+                v = (ir_val)u;
+        if (v < 0 || ir_add_input_alias(fs->g, v, name) != 0)
+            st = ir_fail(err, SJ_ERR_INTERNAL, "codegen: fit: constant %" PRId64 " lost", i);
+    }
+    if (st == SJ_OK)
+        st = cg_plan_fill(fs->g, &fs->plan, err);
+    fs->planned = st == SJ_OK;
+    if (st != SJ_OK)
+        sub_free(fs);
+    return st;
+}
+
+/* The objective, gradient and curvature (or Hessian) graphs of fit node v. */
+static sj_status subs_of(const ir_graph *g, ir_val v, const ir_graph **sub, ir_err *err)
+{
+    const ir_problem *p = ir_graph_problem(g, ir_node_at(g, v)->attr[IR_FIT_PROBLEM]);
+    sub[0] = p ? p->objective : NULL;
+    sub[1] = p ? p->gradient : NULL;
+    sub[2] = p ? (p->curvature ? p->curvature : p->hessian) : NULL;
+    if (!sub[0] || !sub[1] || !sub[2])
+        return ir_fail(err, SJ_ERR_INTERNAL, "codegen: fit (value %%%d): the problem has no "
+                       "derived gradient or Hessian (pass_fill_problems)", (int)v);
+    return SJ_OK;
+}
+
+/* Workspace bytes of fit node v (subs prepared). */
+static size_t work_bytes(const ir_graph *g, ir_val v, const fit_sub *fs)
+{
+    const ir_node *n = ir_node_at(g, v);
+    int64_t k = n->shape.dim[n->shape.rank - 1] - 2, maxconst = 0;
+    size_t scratch = 0;
+    for (int i = 0; i < 3; i++) {
+        if (fs[i].nconst > maxconst)
+            maxconst = fs[i].nconst;
+        if (fs[i].plan.scratch > scratch)
+            scratch = fs[i].plan.scratch;
+    }
+    return ir_fit_native_work_bytes(k, n->ninput - 1, maxconst) + scratch;
+}
+
+static size_t temp_fit(const ir_graph *g, ir_val v)
+{
+    const ir_graph *sub[3];
+    fit_sub fs[3] = {{0}};
+    ir_err err = {0};
+    size_t bytes = 0;
+    if (subs_of(g, v, sub, &err) != SJ_OK)
+        return 0;
+    int ok = 1;
+    for (int i = 0; i < 3 && ok; i++)
+        ok = sub_prepare(sub[i], &fs[i], &err) == SJ_OK;
+    if (ok)
+        bytes = work_bytes(g, v, fs);
+    for (int i = 0; i < 3; i++)
+        sub_free(&fs[i]);
+    return bytes;
+}
+
+/* A private constant global of the module. */
+static LLVMValueRef global(cg_lower *L, LLVMTypeRef t, LLVMValueRef init, const char *name)
+{
+    LLVMValueRef gv = LLVMAddGlobal(L->m, t, name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+    return gv;
+}
+
+/* Lowers sub-graph fs as the internal function `name`; *fn its address and
+ * *consts the constant array of pointers to its constants (NULL if none). */
+static sj_status lower_sub(cg_lower *L, fit_sub *fs, const char *name, LLVMValueRef *fn,
+                           LLVMValueRef *consts)
+{
+    const ir_graph *g = fs->g;
+    size_t nn = g->nnode ? g->nnode : 1;
+    cg_lower S = {.g = g, .p = &fs->plan, .cx = L->cx, .m = L->m, .err = L->err};
+    S.base = ir_calloc(nn, sizeof *S.base);
+    S.temp = ir_calloc(nn, sizeof *S.temp);
+    double **cdata = ir_calloc(nn, sizeof *cdata);
+    sj_status st = SJ_OK;
+    if (!S.base || !S.temp || !cdata)
+        st = ir_fail(L->err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
+    if (st == SJ_OK)
+        st = cg_lower_graph(&S, name, cdata);
+    ir_free(S.base);
+    ir_free(S.temp);
+    ir_free(cdata);
+    if (st != SJ_OK)
+        return st;
+    LLVMSetLinkage(S.fn, LLVMInternalLinkage);
+    *fn = S.fn;
+    L->stats.nloop += S.stats.nloop;
+    L->stats.nlibcall += S.stats.nlibcall;
+    L->stats.ninline_linalg += S.stats.ninline_linalg;
+    *consts = LLVMConstNull(L->ptr);
+    if (fs->nconst == 0)
+        return SJ_OK;
+    LLVMValueRef *ptrs = ir_malloc((size_t)fs->nconst * sizeof *ptrs);
+    if (!ptrs)
+        return ir_fail(L->err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
+    for (int64_t i = 0; i < fs->nconst; i++) {
+        const ir_node *c = fs->cnode[i];
+        size_t numel = ir_shape_numel(&c->shape);
+        LLVMValueRef *vals = ir_malloc(numel * sizeof *vals);
+        if (!vals) {
+            ir_free(ptrs);
+            return ir_fail(L->err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
+        }
+        for (size_t j = 0; j < numel; j++)
+            vals[j] = LLVMConstReal(L->f64, c->data[j]);
+        LLVMTypeRef at = LLVMArrayType2(L->f64, numel);
+        ptrs[i] = global(L, at, LLVMConstArray2(L->f64, vals, numel), "fit.const");
+        ir_free(vals);
+    }
+    LLVMTypeRef pt = LLVMArrayType2(L->ptr, (uint64_t)fs->nconst);
+    *consts = global(L, pt, LLVMConstArray2(L->ptr, ptrs, (uint64_t)fs->nconst), "fit.consts");
+    ir_free(ptrs);
+    return SJ_OK;
+}
+
+static sj_status emit_fit(cg_lower *L, ir_val v)
+{
+    const ir_graph *g = L->g;
+    const ir_node *n = ir_node_at(g, v);
+    const ir_problem *p = ir_graph_problem(g, n->attr[IR_FIT_PROBLEM]);
+    const ir_graph *sub[3];
+    fit_sub fs[3] = {{0}};
+    sj_status st = subs_of(g, v, sub, L->err);
+    for (int i = 0; i < 3 && st == SJ_OK; i++)
+        st = sub_prepare(sub[i], &fs[i], L->err);
+    LLVMValueRef fns[3], consts[3];
+    size_t len = 0;
+    const char *kname = LLVMGetValueName2(L->fn, &len);
+    static const char *const what[3] = {"objective", "gradient", "curvature"};
+    for (int i = 0; i < 3 && st == SJ_OK; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "%.*s.fit%d.%s", (int)(len < 100 ? len : 100), kname, (int)v,
+                 what[i]);
+        st = lower_sub(L, &fs[i], name, &fns[i], &consts[i]);
+    }
+    if (st != SJ_OK) {
+        for (int i = 0; i < 3; i++)
+            sub_free(&fs[i]);
+        return st;
+    }
+    int64_t k = n->shape.dim[n->shape.rank - 1] - 2, nd = n->ninput - 1;
+    int batched = n->attr[IR_FIT_BATCHED] != 0;
+    int64_t ninfo = IR_FIT_INFO_ITEM + nd, maxconst = 0;
+    for (int i = 0; i < 3; i++)
+        if (fs[i].nconst > maxconst)
+            maxconst = fs[i].nconst;
+    LLVMValueRef *info = ir_malloc((size_t)ninfo * sizeof *info);
+    if (!info) {
+        for (int i = 0; i < 3; i++)
+            sub_free(&fs[i]);
+        return ir_fail(L->err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
+    }
+    int64_t tol;
+    memcpy(&tol, &p->tol, sizeof tol);
+    int64_t head[IR_FIT_INFO_ITEM] = {
+        [IR_FIT_INFO_K] = k,
+        [IR_FIT_INFO_NDATA] = nd,
+        [IR_FIT_INFO_NBATCH] = batched ? n->shape.dim[0] : 1,
+        [IR_FIT_INFO_BATCHED] = batched,
+        [IR_FIT_INFO_MASK] = batched ? n->attr[IR_FIT_MASK] : 0,
+        [IR_FIT_INFO_MAX_ITER] = p->max_iter,
+        [IR_FIT_INFO_RULE] = p->rule,
+        [IR_FIT_INFO_TOL] = tol,
+        [IR_FIT_INFO_NCONST] = fs[0].nconst,
+        [IR_FIT_INFO_NCONST + 1] = fs[1].nconst,
+        [IR_FIT_INFO_NCONST + 2] = fs[2].nconst,
+        [IR_FIT_INFO_SCRATCH] = (int64_t)ir_fit_native_work_bytes(k, nd, maxconst),
+    };
+    for (int i = 0; i < IR_FIT_INFO_ITEM; i++)
+        info[i] = cg_i64(L, head[i]);
+    for (int64_t j = 0; j < nd; j++) {
+        ir_shape s = ir_fit_item_shape(g, n, (int)j + 1);
+        info[IR_FIT_INFO_ITEM + j] = cg_i64(L, (int64_t)ir_shape_numel(&s));
+    }
+    for (int i = 0; i < 3; i++)
+        sub_free(&fs[i]);
+    LLVMValueRef ginfo = global(L, LLVMArrayType2(L->i64, (uint64_t)ninfo),
+                                LLVMConstArray2(L->i64, info, (uint64_t)ninfo), "fit.info");
+    ir_free(info);
+    LLVMValueRef pv[IR_FIT_NPTR] = {fns[0], fns[1], fns[2], consts[0], consts[1], consts[2]};
+    LLVMValueRef gptrs = global(L, LLVMArrayType2(L->ptr, IR_FIT_NPTR),
+                                LLVMConstArray2(L->ptr, pv, IR_FIT_NPTR), "fit.fns");
+    /* The node's inputs as a pointer array on the stack. */
+    LLVMTypeRef inty = LLVMArrayType2(L->ptr, (uint64_t)n->ninput);
+    LLVMValueRef in = cg_slot(L, inty, "fit.in");
+    for (int i = 0; i < n->ninput; i++) {
+        LLVMValueRef base = L->base[n->input[i]];
+        LLVMValueRef off = cg_i64(L, i);
+        LLVMBuildStore(L->b, base ? base : LLVMConstNull(L->ptr),
+                       LLVMBuildInBoundsGEP2(L->b, L->ptr, in, &off, 1, ""));
+    }
+    LLVMValueRef out = L->base[v] ? L->base[v] : LLVMConstNull(L->ptr);
+    LLVMValueRef work = L->temp[v] ? L->temp[v] : LLVMConstNull(L->ptr);
+    LLVMTypeRef types[7] = {L->ptr, L->ptr, L->ptr, L->ptr, L->ptr, L->ptr, L->i64};
+    LLVMValueRef args[7] = {gptrs, ginfo, in, out, work, L->scratch, cg_i64(L, v)};
+    LLVMValueRef st32 = cg_call(L, "sj_fit_run", L->i32, 7, types, args);
+    L->stats.nlibcall++;
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(L->cx, L->fn, "fit.fail");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(L->cx, L->fn, "fit.ok");
+    LLVMBuildCondBr(L->b, LLVMBuildICmp(L->b, LLVMIntNE, st32, cg_i32(L, 0), ""), fail, ok);
+    LLVMPositionBuilderAtEnd(L->b, fail);
+    LLVMBuildRet(L->b, st32);
+    LLVMPositionBuilderAtEnd(L->b, ok);
+    return SJ_OK;
+}
+
+const cg_rule cg_rule_fit = {NULL, emit_fit, 0, CG_CAN_FAIL, temp_fit};

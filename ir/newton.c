@@ -1,0 +1,235 @@
+/* Damped Newton for the fit op; see ir/newton.h and docs/fit.md.
+ *
+ * The loop is R's glm.fit (IRLS is Newton with Fisher information as the
+ * curvature): a step is accepted when the objective at the new point is
+ * finite and not larger than at the current one; otherwise the step is
+ * halved, up to 30 times.  The relative-objective rule is glm's
+ * |dev - devold| / (|dev| + 0.1) < epsilon. */
+#include "ir/newton.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* Relative size of an objective change that is rounding, not progress. */
+#define ROUNDING (64 * DBL_EPSILON)
+
+size_t ir_newton_work(int64_t k)
+{
+    return (size_t)(4 * k + 2 * k * k + 1);
+}
+
+/* In-place lower Cholesky of the k×k row-major a (reads the lower
+ * triangle); 0 on success, -1 if not positive definite. */
+static int cholesky(double *a, int64_t k)
+{
+    for (int64_t j = 0; j < k; j++) {
+        double d = a[j * k + j];
+        for (int64_t p = 0; p < j; p++)
+            d -= a[j * k + p] * a[j * k + p];
+        if (!(d > 0) || !isfinite(d))
+            return -1;
+        d = sqrt(d);
+        a[j * k + j] = d;
+        for (int64_t i = j + 1; i < k; i++) {
+            double s = a[i * k + j];
+            for (int64_t p = 0; p < j; p++)
+                s -= a[i * k + p] * a[j * k + p];
+            a[i * k + j] = s / d;
+        }
+    }
+    return 0;
+}
+
+/* step = (C + λI)⁻¹ g, with the smallest λ of 0, λ0, 10 λ0, ... that makes
+ * C + λI positive definite (λ0 = 1e-10 max(1, max |Cᵢᵢ|)).  l is k×k
+ * workspace.  0 on success. */
+static int solve_step(const double *c, const double *g, double *step, double *l, int64_t k)
+{
+    double scale = 1.0;
+    for (int64_t i = 0; i < k * k; i++)
+        if (!isfinite(c[i]))
+            return -1;
+    for (int64_t i = 0; i < k; i++)
+        scale = fmax(scale, fabs(c[i * k + i]));
+    double lambda = 0.0;
+    for (int attempt = 0; attempt < 40; attempt++) {
+        memcpy(l, c, (size_t)(k * k) * sizeof *l);
+        for (int64_t i = 0; i < k; i++)
+            l[i * k + i] += lambda;
+        if (cholesky(l, k) == 0) {
+            for (int64_t i = 0; i < k; i++) { /* L y = g */
+                double s = g[i];
+                for (int64_t p = 0; p < i; p++)
+                    s -= l[i * k + p] * step[p];
+                step[i] = s / l[i * k + i];
+            }
+            for (int64_t i = k; i-- > 0;) { /* Lᵀ x = y */
+                double s = step[i];
+                for (int64_t p = i + 1; p < k; p++)
+                    s -= l[p * k + i] * step[p];
+                step[i] = s / l[i * k + i];
+            }
+            for (int64_t i = 0; i < k; i++)
+                if (!isfinite(step[i]))
+                    return -1;
+            return 0;
+        }
+        lambda = lambda > 0 ? lambda * 10 : 1e-10 * scale;
+    }
+    return -1;
+}
+
+static int all_finite(const double *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return 0;
+    return 1;
+}
+
+sj_status ir_newton(const ir_newton_fns *fns, const ir_newton_settings *s, const double *theta0,
+                    double *out, double *work)
+{
+    int64_t k = s->k;
+    double *theta = work, *trial = theta + k, *grad = trial + k, *step = grad + k;
+    double *c = step + k, *l = c + k * k;
+    memcpy(theta, theta0, (size_t)k * sizeof *theta);
+    memcpy(out, theta0, (size_t)k * sizeof *out);
+    out[k] = 0.0;
+    out[k + 1] = 0.0;
+    double f;
+    sj_status st = fns->objective(fns->ctx, theta, &f);
+    if (st != SJ_OK)
+        return st;
+    if (!isfinite(f) || !all_finite(theta, k))
+        return SJ_ERR_DOMAIN;
+    int64_t iters = 0;
+    int converged = 0;
+    for (;;) {
+        if (fns->gradient(fns->ctx, theta, grad) != SJ_OK || !all_finite(grad, k))
+            break;
+        if (s->rule == SJ_FIT_GRAD_NORM) {
+            double norm = 0.0;
+            for (int64_t i = 0; i < k; i++)
+                norm = fmax(norm, fabs(grad[i]));
+            if (norm < s->tol) {
+                converged = 1;
+                break;
+            }
+        }
+        if (iters >= s->max_iter)
+            break;
+        if (fns->curvature(fns->ctx, theta, c) != SJ_OK || solve_step(c, grad, step, l, k) != 0)
+            break;
+        double t = 1.0, ft = NAN, full_change = INFINITY;
+        /* An increase at rounding level is no increase: near the optimum the
+         * Newton step's decrease (½ gᵀC⁻¹g) falls below the rounding of f,
+         * and rejecting it would stall the fit at √eps accuracy. */
+        double slack = ROUNDING * (fabs(f) + 0.1);
+        int accepted = 0;
+        for (int h = 0; h <= IR_NEWTON_MAX_HALVINGS; h++, t *= 0.5) {
+            for (int64_t i = 0; i < k; i++)
+                trial[i] = theta[i] - t * step[i];
+            if (fns->objective(fns->ctx, trial, &ft) != SJ_OK || !isfinite(ft))
+                continue;
+            if (h == 0)
+                full_change = fabs(ft - f) / (fabs(ft) + 0.1);
+            if (ft <= f + slack) {
+                accepted = 1;
+                break;
+            }
+        }
+        if (!accepted) {
+            /* No decrease: converged only if f has stalled at rounding level. */
+            converged = s->rule == SJ_FIT_REL_OBJECTIVE && full_change < s->tol;
+            break;
+        }
+        double change = fabs(ft - f) / (fabs(ft) + 0.1);
+        memcpy(theta, trial, (size_t)k * sizeof *theta);
+        f = ft;
+        iters++;
+        if (s->rule == SJ_FIT_REL_OBJECTIVE && change < s->tol) {
+            converged = 1;
+            break;
+        }
+    }
+    memcpy(out, theta, (size_t)k * sizeof *out);
+    out[k] = (double)iters;
+    out[k + 1] = converged ? 1.0 : 0.0;
+    return SJ_OK;
+}
+
+/* ---- native code ---------------------------------------------------------------- */
+
+size_t ir_fit_native_work_bytes(int64_t k, int64_t ndata, int64_t maxconst)
+{
+    size_t bytes = ir_newton_work(k) * sizeof(double) +
+                   (size_t)(1 + ndata + maxconst + 1) * sizeof(void *);
+    return (bytes + 63) & ~(size_t)63;
+}
+
+typedef struct native {
+    ir_kernel_fn *fn[3];
+    const double *const *consts[3];
+    int64_t nconst[3], ndata;
+    const double **in; /* theta, data of the item, then constants */
+    char *scratch;
+} native;
+
+static sj_status call(native *n, int which, const double *theta, double *res)
+{
+    n->in[0] = theta;
+    for (int64_t i = 0; i < n->nconst[which]; i++)
+        n->in[1 + n->ndata + i] = n->consts[which][i];
+    double *out[1] = {res};
+    return (sj_status)n->fn[which]((const double *const *)n->in, out, n->scratch);
+}
+
+static sj_status native_objective(void *ctx, const double *theta, double *f)
+{
+    return call(ctx, 0, theta, f);
+}
+static sj_status native_gradient(void *ctx, const double *theta, double *g)
+{
+    return call(ctx, 1, theta, g);
+}
+static sj_status native_curvature(void *ctx, const double *theta, double *c)
+{
+    return call(ctx, 2, theta, c);
+}
+
+int32_t ir_fit_native_run(const void *const *ptrs, const int64_t *info, const double *const *in,
+                          double *out, char *work, char *rec, int64_t v)
+{
+    int64_t k = info[IR_FIT_INFO_K], ndata = info[IR_FIT_INFO_NDATA];
+    int64_t nb = info[IR_FIT_INFO_NBATCH], batched = info[IR_FIT_INFO_BATCHED];
+    int64_t mask = info[IR_FIT_INFO_MASK];
+    ir_newton_settings s = {.k = k, .max_iter = info[IR_FIT_INFO_MAX_ITER],
+                            .rule = (int)info[IR_FIT_INFO_RULE]};
+    memcpy(&s.tol, &info[IR_FIT_INFO_TOL], sizeof s.tol);
+    native n = {.ndata = ndata};
+    for (int i = 0; i < 3; i++) {
+        memcpy(&n.fn[i], &ptrs[IR_FIT_PTR_FN + i], sizeof n.fn[i]);
+        n.consts[i] = ptrs[IR_FIT_PTR_CONSTS + i];
+        n.nconst[i] = info[IR_FIT_INFO_NCONST + i];
+    }
+    double *nw = (double *)(void *)work;
+    n.in = (const double **)(void *)(work + ir_newton_work(k) * sizeof(double));
+    n.scratch = work + info[IR_FIT_INFO_SCRATCH];
+    ir_newton_fns fns = {&n, native_objective, native_gradient, native_curvature};
+    for (int64_t b = 0; b < nb; b++) {
+        for (int64_t j = 0; j < ndata; j++) {
+            int64_t off = batched && ((mask >> j) & 1) ? b * info[IR_FIT_INFO_ITEM + j] : 0;
+            n.in[1 + j] = in[1 + j] + off;
+        }
+        const double *theta0 = in[0] + (batched ? b * k : 0);
+        sj_status st = ir_newton(&fns, &s, theta0, out + b * (k + 2), nw);
+        if (st != SJ_OK) {
+            int64_t r[4] = {v, b, 0, 0};
+            memcpy(rec, r, sizeof r);
+            return (int32_t)st;
+        }
+    }
+    return 0;
+}
