@@ -63,6 +63,7 @@ static const struct {
     SYM("sj_fit_run", ir_fit_native_run),
     SYM("sj_ndtr", ir_ndtr),               SYM("sj_ndtri", ir_ndtri),
     SYM("atan", atan),                     SYM("tan", tan),
+    SYM("sj_eigh", ir_eigh_kernel), /* LAPACKE_dsyevd_work behind it */
 #undef SYM
 };
 

@@ -70,6 +70,12 @@ static void set_bases(cg_lower *L, double **consts)
         case CG_NOWHERE:
             break;
         }
+        /* An empty value has no bytes but may still be named by its readers'
+         * (zero-trip) loops and by library calls with a zero size: a null
+         * pointer, never dereferenced (tests/fuzz/graph/crashes/
+         * codegen-zero-size-reduce-segv). */
+        if (!L->base[v] && ir_shape_numel(&L->g->node[v].shape) == 0)
+            L->base[v] = LLVMConstPointerNull(L->ptr);
         if (p->temp[v] >= 0) {
             off = cg_i64(L, p->temp[v]);
             L->temp[v] = LLVMBuildInBoundsGEP2(L->ab, L->i8, L->scratch, &off, 1, "");

@@ -15,6 +15,7 @@
  * the same bytes, so no transposed copy is made, and the upper factor of the
  * column-major view is the lower factor L of the row-major one. */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -340,7 +341,12 @@ static LLVMValueRef chol_small_fn(cg_lower *L)
     LLVMValueRef dsq = LLVMBuildLoad2(B, L->f64, s, "");
     LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(L->cx, f, "fail");
     LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(L->cx, f, "ok");
-    LLVMBuildCondBr(B, LLVMBuildFCmp(B, LLVMRealULE, dsq, cg_f64(L, 0.0), ""), fail, ok);
+    /* Not positive, NaN, or +Inf (an infinity in the lower triangle: not
+     * positive definite, as in ir/eval, where later steps would divide
+     * Inf by Inf or leave an infinite factor). */
+    LLVMValueRef pos = LLVMBuildFCmp(B, LLVMRealOGT, dsq, cg_f64(L, 0.0), "");
+    LLVMValueRef fin = LLVMBuildFCmp(B, LLVMRealOLT, dsq, cg_f64(L, INFINITY), "");
+    LLVMBuildCondBr(B, LLVMBuildAnd(B, pos, fin, ""), ok, fail);
     LLVMPositionBuilderAtEnd(B, fail);
     LLVMBuildRet(B, LLVMBuildNSWAdd(B, j, cg_i64(L, 1), ""));
     LLVMPositionBuilderAtEnd(B, ok);
@@ -379,12 +385,16 @@ static void chol_lapack(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLVMVa
                             cg_i32(L, (int32_t)n)};
     LLVMValueRef info = call(L, "LAPACKE_dpotrf_work", L->i32, 5, args);
     check_info(L, v, info, b, SJ_ERR_NOT_POSITIVE_DEFINITE);
-    /* OpenBLAS lets a NaN through as a NaN factor; a NaN anywhere in the
-     * lower triangle reaches the diagonal, which ir/eval rejects. */
+    /* OpenBLAS lets a NaN or an infinity through.  A non-finite entry of the
+     * lower triangle either makes a later pivot NaN or -Inf (dpotrf fails) or
+     * leaves a non-finite diagonal (an Inf pivot, whose column then divides
+     * to zero): ir/eval rejects both, so the diagonal is scanned. */
     cg_loop li;
     cg_loop_begin(L, &li, cg_i64(L, n));
     LLVMValueRef d = ld(L, at(L, a, li.i, n, li.i));
-    cg_fail_if(L, LLVMBuildFCmp(L->b, LLVMRealUNO, d, d, ""), SJ_ERR_NOT_POSITIVE_DEFINITE, v, b,
+    LLVMValueRef fin = LLVMBuildFCmp(L->b, LLVMRealOLT, cg_intrinsic(L, "llvm.fabs", d),
+                                     cg_f64(L, INFINITY), "");
+    cg_fail_if(L, LLVMBuildNot(L->b, fin, ""), SJ_ERR_NOT_POSITIVE_DEFINITE, v, b,
                NULL, LLVMBuildNSWAdd(L->b, li.i, cg_i64(L, 1), ""));
     cg_loop_end(L, &li);
 }

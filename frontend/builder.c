@@ -721,6 +721,14 @@ sj_value sj_cholesky(sj_graph *g, sj_value a)
     return unary(g, IR_OP_CHOLESKY, a, 0, "sj_cholesky");
 }
 sj_value sj_logdet(sj_graph *g, sj_value a) { return unary(g, IR_OP_LOGDET, a, 0, "sj_logdet"); }
+sj_value sj_eigvalsh(sj_graph *g, sj_value a)
+{
+    return unary(g, IR_OP_EIGVALSH, a, 0, "sj_eigvalsh");
+}
+sj_value sj_eigvecsh(sj_graph *g, sj_value a)
+{
+    return unary(g, IR_OP_EIGVECSH, a, 0, "sj_eigvecsh");
+}
 
 /* A solve whose right-hand side may be a vector (treated as one column, or
  * one row when solving from the right). */

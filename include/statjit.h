@@ -196,6 +196,13 @@ sj_value sj_cholesky_solve(sj_graph *g, sj_value l, sj_value b);
 sj_value sj_logdet(sj_graph *g, sj_value a);
 /* A⁻¹ B for a general square A (through LU). */
 sj_value sj_solve(sj_graph *g, sj_value a, sj_value b);
+/* Symmetric eigendecomposition A = V diag(w) Vᵀ of a symmetric A (lower
+ * triangle read; LAPACK dsyevd).  eigvalsh: w [..., n], ascending;
+ * eigvecsh: V [..., n, n], eigenvector j in column j with its
+ * largest-magnitude component positive.  Derivatives assume distinct
+ * eigenvalues (docs/ir.md); a NaN in A gives NaN results. */
+sj_value sj_eigvalsh(sj_graph *g, sj_value a);
+sj_value sj_eigvecsh(sj_graph *g, sj_value a);
 
 /* ---- functions ------------------------------------------------------------ */
 
@@ -738,6 +745,255 @@ sj_value sj_glm_nb_loglik(sj_graph *g, sj_value y, sj_value mu, sj_value weights
  * family") in the family's context. */
 sj_status sj_glm_check_response(const sj_glm_family *fam, const double *y,
                                 const double *weights, size_t n);
+
+/* ---- GLM fits ------------------------------------------------------------ */
+
+/*
+ * Generalised linear models fitted as R's glm does (docs/glm.md, "Fits"):
+ * IRLS is the fit op (sj_fit_argmin) with the deviance as objective and
+ * 2 XᵀWX (Fisher information) as curvature, R's starting values (one
+ * weighted least-squares step from mustart), step-halving when the deviance
+ * increases or μ/η leave the family's domain, and R's convergence rule
+ * |Δdev|/(|dev| + 0.1) < 1e-8.  The loop runs inside compiled code.
+ */
+
+/* The fit as graph values: X [n, p], y [n], weights [n] and offset [n]
+ * values of g (weights / offset SJ_INVALID for ones / zeros); max_iter 0 is
+ * R's 25.  Outputs: beta [p] (β̂), iterations (R's count, the start step
+ * included) and converged (1 or 0); the last two may be NULL.  β̂ is
+ * differentiable with respect to X, y, weights and offset (implicit function
+ * theorem, any order) and batchable with sj_vmap (one fit per item, each
+ * with its own count and flag).  X must have full column rank (sj_glm
+ * reports aliased columns by name). */
+sj_status sj_glm_fit_graph(sj_graph *g, const sj_glm_family *fam, sj_value x, sj_value y,
+                           sj_value weights, sj_value offset, int max_iter, sj_value *beta,
+                           sj_value *iterations, sj_value *converged);
+
+/* A fitted model on concrete data. */
+typedef struct sj_glm sj_glm;
+/* family/link in R's spelling, case-insensitive (link NULL = canonical;
+ * "power" is not accepted here, use the graph builders); X n×p row-major,
+ * copied; xnames p column names (NULL: "X1".."Xp"); weights/offset may be
+ * NULL.  The response is checked (sj_glm_check_response). */
+sj_status sj_glm_create(sj_ctx *ctx, const char *family, const char *link, size_t n, int p,
+                        const double *X, const char *const *xnames, const double *y,
+                        const double *weights, const double *offset, sj_glm **out);
+/* Negative binomial only: θ fixed (as MASS::negative.binomial(theta)); without
+ * it sj_glm_fit estimates θ by alternation as MASS::glm.nb does. */
+sj_status sj_glm_set_theta(sj_glm *m, double theta);
+/* Fits (compiled code).  A rank-deficient X is SJ_ERR_SINGULAR naming the
+ * aliased columns (R's pivoted QR, tolerance 1e-7).  max_iter 0 = R's 25.
+ * Not converging is not an error: see sj_glm_convergence. */
+sj_status sj_glm_fit(sj_glm *m, int max_iter);
+void sj_glm_free(sj_glm *m);
+int sj_glm_ncoef(const sj_glm *m);
+/* statistic is z or t (t where the dispersion is estimated), p_value two-sided.
+ * Any output pointer may be NULL. */
+sj_status sj_glm_coef(const sj_glm *m, int i, const char **name, double *estimate,
+                      double *std_error, double *statistic, double *p_value);
+sj_status sj_glm_stats(const sj_glm *m, double *deviance, double *null_deviance,
+                       double *df_residual, double *df_null, double *aic, double *bic,
+                       double *dispersion, double *loglik);
+sj_status sj_glm_convergence(const sj_glm *m, int *converged, int *iterations);
+/* NB θ (estimated or fixed) and its standard error (NaN when fixed). */
+sj_status sj_glm_theta(const sj_glm *m, double *theta, double *std_error);
+/* Family and link of a model.  sj_glm_family_name / sj_glm_link_name accept
+ * an sj_glm as well as an sj_glm_family (in C, through _Generic). */
+const char *sj_glm_model_family_name(const sj_glm *m);
+const char *sj_glm_model_link_name(const sj_glm *m);
+#ifndef __cplusplus
+#define sj_glm_family_name(h)                                                              \
+    _Generic((h), sj_glm *: sj_glm_model_family_name, const sj_glm *: sj_glm_model_family_name, \
+             default: sj_glm_family_name)(h)
+#define sj_glm_link_name(h)                                                                \
+    _Generic((h), sj_glm *: sj_glm_model_link_name, const sj_glm *: sj_glm_model_link_name,    \
+             default: sj_glm_link_name)(h)
+#endif
+/* The covariance of β̂: p×p row-major.  Model-based (dispersion × (XᵀWX)⁻¹)
+ * or the sandwich HC0 (sandwich::vcovHC(type = "HC0")). */
+typedef enum sj_glm_vcov_type { SJ_GLM_VCOV_MODEL = 0, SJ_GLM_VCOV_HC0 = 1 } sj_glm_vcov_type;
+sj_status sj_glm_vcov(const sj_glm *m, sj_glm_vcov_type type, double *out);
+/* Wald intervals β̂ ± q·se at the given level (confint.default: normal q). */
+sj_status sj_glm_confint(const sj_glm *m, double level, sj_glm_vcov_type type, double *lower,
+                         double *upper);
+/* Likelihood-ratio test of reduced nested in full (anova(reduced, full,
+ * test = "Chisq")): stat = Δdeviance / dispersion(full), df = Δrank. */
+sj_status sj_glm_lrtest(const sj_glm *full, const sj_glm *reduced, double *stat, double *df,
+                        double *p_value);
+/* Predictions for new data: type 0 link, 1 response; out_se (may be NULL)
+ * the standard errors (R's predict.glm(se.fit = TRUE)). */
+enum { SJ_GLM_LINK = 0, SJ_GLM_RESPONSE = 1 };
+sj_status sj_glm_predict(const sj_glm *m, size_t n_new, const double *X_new,
+                         const double *offset_new, int type, double *out_fit, double *out_se);
+/* Residuals (n): R's residuals.glm types. */
+typedef enum sj_glm_resid_type {
+    SJ_GLM_RESID_RESPONSE,
+    SJ_GLM_RESID_WORKING,
+    SJ_GLM_RESID_PEARSON,
+    SJ_GLM_RESID_DEVIANCE
+} sj_glm_resid_type;
+sj_status sj_glm_residuals(const sj_glm *m, sj_glm_resid_type type, double *out);
+/* Fitted values μ̂ (n), leverage (hatvalues) and Cook's distance (n each). */
+sj_status sj_glm_fitted(const sj_glm *m, double *out);
+sj_status sj_glm_leverage(const sj_glm *m, double *out);
+sj_status sj_glm_cooks(const sj_glm *m, double *out);
+/* R-like text (summary.glm layout) and the CLI JSON object: model "glm",
+ * family, link, coefficients [{name, estimate, std_error, statistic,
+ * p_value}], deviance, null_deviance, df_residual, df_null, aic, dispersion,
+ * loglik, n, converged, iterations.  malloc'd, free with sj_string_free. */
+char *sj_glm_summary_text(const sj_glm *m, const char *formula_or_null,
+                          const char *data_name_or_null);
+char *sj_glm_summary_json(const sj_glm *m);
+
+/* ---- linear mixed models ------------------------------------------------- */
+
+/*
+ * A linear mixed model from matrices (lme4's lmer without the formula):
+ *   y = Xβ + Σ_t Z_t b_t + ε,  b_t ~ N(0, G_t ⊗ I_levels),  ε ~ N(0, σ²I),
+ * fitted by REML or ML through the fit op (damped Newton on the exact
+ * Hessian; docs/lmm.md).  G_t is unstructured (log-Cholesky) for a
+ * correlated term, diagonal otherwise.  Errors: bad shapes SJ_ERR_SHAPE, a
+ * non-finite y or X entry or a code that is not a level SJ_ERR_DOMAIN, a
+ * rank-deficient X SJ_ERR_SINGULAR; results before a successful fit
+ * SJ_ERR_INVALID_ARGUMENT.  A fit that does not converge is SJ_OK with
+ * converged = 0 (sj_lmm_convergence).
+ */
+typedef struct sj_lmm sj_lmm;
+/* X: n×p row-major, y: n; names copied (NULL names: "X1", ...). */
+sj_status sj_lmm_create(sj_ctx *ctx, size_t n, int p, const double *X,
+                        const char *const *xnames, const double *y, sj_lmm **out);
+/* A random-effect term: group codes (0..nlevels-1 as doubles, length n), level
+ * names, k columns Z (n×k row-major; the columns that multiply the group's
+ * effects, e.g. 1 and Days), their names; correlated = 1 for an unstructured
+ * k×k G, 0 for independent (diagonal). */
+sj_status sj_lmm_add_term(sj_lmm *m, const char *group, const double *codes, int nlevels,
+                          const char *const *levels, int k, const double *Z,
+                          const char *const *znames, int correlated);
+/* Newton steps at most (default 100) and the gradient-norm tolerance
+ * (default 1e-7, on the criterion's gradient in the raw θ). */
+sj_status sj_lmm_set_control(sj_lmm *m, int max_iter, double tol);
+sj_status sj_lmm_fit(sj_lmm *m, int reml /* 1 REML, 0 ML */);
+void sj_lmm_free(sj_lmm *m);
+/* after a fit: */
+sj_status sj_lmm_criterion(const sj_lmm *m, double *reml_criterion_or_deviance);
+sj_status sj_lmm_loglik(const sj_lmm *m, double *loglik, double *aic, double *bic);
+sj_status sj_lmm_convergence(const sj_lmm *m, int *converged, int *iterations, int *singular);
+int sj_lmm_nfixed(const sj_lmm *m);
+sj_status sj_lmm_fixed(const sj_lmm *m, int i, const char **name, double *estimate,
+                       double *std_error, double *t_value);
+int sj_lmm_nvarcomp(const sj_lmm *m); /* variance components incl. the last "Residual" */
+sj_status sj_lmm_varcomp(const sj_lmm *m, int i, const char **group, const char **name,
+                         double *variance, double *std_dev);
+int sj_lmm_ncorr(const sj_lmm *m);
+sj_status sj_lmm_corr(const sj_lmm *m, int i, const char **group, const char **name_a,
+                      const char **name_b, double *corr);
+/* Conditional mode of effect j of level `level` of term `term`, and its
+ * conditional variance (lme4's condVar: given β̂). */
+sj_status sj_lmm_ranef(const sj_lmm *m, int term, int level, int j, double *mode,
+                       double *cond_var);
+/* Raw θ̂ (per term: log sd for k = 1; log-Cholesky entries L_i_j row by row
+ * for a correlated term, log sds otherwise; last log σ) and standard errors
+ * from the exact Hessian of the criterion (cov = 2 H⁻¹; NaN when H is not
+ * positive definite).  Owned by m. */
+sj_status sj_lmm_theta(const sj_lmm *m, int *ntheta, const double **theta,
+                       const double **theta_se);
+/* printing, used by the CLI: R-like text (as summary() of an lmerMod) and a
+ * JSON object (keys: model "lmm", criterion "REML"/"ML", reml_criterion or
+ * deviance, loglik, aic, bic, n, fixed_effects [{name, estimate, std_error,
+ * t_value}], random_effects [{group, name, variance, std_dev}] with last
+ * group "Residual", correlations [{group, names:[a,b], corr}], converged,
+ * iterations, singular).  Both return malloc'd strings freed with
+ * sj_string_free (NULL on error). */
+char *sj_lmm_summary_text(const sj_lmm *m, const char *formula_or_null,
+                          const char *data_name_or_null);
+char *sj_lmm_summary_json(const sj_lmm *m);
+
+/* ---- smoothing -------------------------------------------------------------
+ * Penalised smoothing (docs/smooth.md): B-spline bases as graph builders
+ * (differentiable in the positions t), difference penalties, and closed-form
+ * Gaussian REML for one smoothing parameter. */
+
+/* B-spline basis of the given degree at positions t [n] over the full knot
+ * sequence knots[0..nknots-1] (non-decreasing, boundary knots repeated as
+ * wanted): [n, nknots - degree - 1], or its deriv-th derivative in t.
+ * Cox–de Boor with elementwise ops; intervals are [k_i, k_{i+1}), the last
+ * nonempty one closed.  SJ_INVALID for bad knots. */
+sj_value sj_bspline_basis(sj_graph *g, sj_value t, size_t nknots, const double *knots,
+                          int degree, int deriv);
+/* Periodic basis on [knots[0], knots[nknots-1]) (period their difference):
+ * [n, nknots - 1]; t must lie in that interval. */
+sj_value sj_bspline_basis_periodic(sj_graph *g, sj_value t, size_t nknots, const double *knots,
+                                   int degree, int deriv);
+/* mgcv's P-spline knots (bs = "ps") for k basis functions of the given
+ * degree over the range of x: writes k + degree + 1 knots, returns that count
+ * (0 on bad arguments). */
+size_t sj_pspline_knots(const double *x, size_t n, int k, int degree, double *knots);
+/* degree + 1 copies of min x, ninterior knots at quantiles i/(ninterior+1)
+ * (R's type 7), degree + 1 copies of max x: returns ninterior + 2 degree + 2. */
+size_t sj_quantile_knots(const double *x, size_t n, int ninterior, int degree, double *knots);
+/* S = DᵀD, D the order-th difference matrix, for m coefficients (m x m,
+ * row-major), as mgcv's "ps" smooth; its null space (m x order, orthonormal
+ * columns: polynomials of degree < order in the coefficient index). */
+sj_status sj_difference_penalty(int m, int order, double *s);
+sj_status sj_difference_penalty_null_space(int m, int order, double *z);
+
+typedef struct sj_smooth_reml_result {
+    double lambda, rho;  /* λ = exp(ρ) */
+    double criterion;    /* REML criterion V(ρ) (σ² profiled, summed over columns) */
+    double gradient;     /* dV/dρ at the returned ρ */
+    double edf;          /* effective degrees of freedom tr((XᵀWX + λS)⁻¹XᵀWX) */
+    double hessian;      /* d²V/dρ² at the returned ρ */
+    double df_resid;     /* n - M, M = m - rank: the REML degrees of freedom */
+    int rank;            /* rank of the penalty (relative to XᵀWX) */
+    int ncol;            /* d */
+    int iterations, converged, at_bound;
+} sj_smooth_reml_result;
+/* Gaussian REML for λ in β = (XᵀWX + λS)⁻¹XᵀWY: X [n, m], Y [n, d] (the
+ * columns share λ, each has its own σ²), S [m, m], w [n] or NULL, all
+ * row-major.  One Cholesky of XᵀWX and one symmetric eigendecomposition;
+ * grid then safeguarded Newton in ρ.  beta [m, d] and fitted [n, d] may be
+ * NULL.  SJ_ERR_SINGULAR when XᵀWX is singular, SJ_ERR_DOMAIN for a penalty
+ * of rank 0 or bad weights, with a message in ctx (which may be NULL). */
+sj_status sj_smooth_reml(sj_ctx *ctx, size_t n, size_t m, size_t d, const double *x,
+                         const double *y, const double *s, const double *w, double *beta,
+                         double *fitted, sj_smooth_reml_result *res);
+/* The fit as a differentiable graph, from a converged sj_smooth_reml
+ * result: x [n, m], y [n, d], s [m, m], w [n] (or SJ_INVALID for unit
+ * weights) hold the same data.  ρ is re-expressed as
+ * ρ̂ − V′(ρ̂; x, y, s, w)/V″(ρ̂), equal to ρ̂ in value and with the implicit
+ * function theorem's first derivative in every data input (V′(ρ̂) = 0), so
+ * λ, β = (XᵀWX + λS)⁻¹XᵀWY and the fitted values Xβ have exact first
+ * derivatives with respect to x, y, s, w and anything they are built from
+ * (e.g. the positions t of sj_bspline_basis).  Higher derivatives are not
+ * those of the REML fit.  Any of lambda, beta, fitted may be NULL. */
+sj_status sj_smooth_reml_graph(sj_graph *g, sj_value x, sj_value y, sj_value s, sj_value w,
+                               const sj_smooth_reml_result *fit, sj_value *lambda,
+                               sj_value *beta, sj_value *fitted);
+/* Response geometry, row-wise on [n, D] matrices (differentiable builders).
+ * Compositions: closure x / Σx; clr log x − mean log x; alr log(x_j/x_D)
+ * for j < D ([n, D−1], d = D given) and its inverse (closure of
+ * (exp y, 1)).  Unit sphere: exp_p(v) = cos|v| p + sin|v| v/|v| for tangent
+ * v at p (0 < |v| < π); log_p(x) = θ u/|u|, u = x − (p·x)p,
+ * θ = 2 atan(|x−p|/|x+p|) (undefined at x = ±p). */
+sj_value sj_closure(sj_graph *g, sj_value x);
+sj_value sj_clr(sj_graph *g, sj_value x);
+sj_value sj_alr(sj_graph *g, sj_value x, int64_t d);
+sj_value sj_alr_inv(sj_graph *g, sj_value y);
+sj_value sj_sphere_exp(sj_graph *g, sj_value p, sj_value v);
+sj_value sj_sphere_log(sj_graph *g, sj_value p, sj_value x);
+/* Simplex (Aitchison geometry): log_p(x) = clr x − clr p, exp_p(v) =
+ * closure(exp(clr p + v)); the Fréchet mean of the rows of x [n, D] is the
+ * closed geometric mean [D]. */
+sj_value sj_simplex_log(sj_graph *g, sj_value p, sj_value x);
+sj_value sj_simplex_exp(sj_graph *g, sj_value p, sj_value v);
+sj_value sj_simplex_mean(sj_graph *g, sj_value x);
+
+/* nprob problems sharing S: x [nprob, n, m], y [nprob, n, d], w [nprob, n]
+ * or NULL, beta [nprob, m, d], fitted [nprob, n, d], res [nprob]. */
+sj_status sj_smooth_reml_batch(sj_ctx *ctx, size_t nprob, size_t n, size_t m, size_t d,
+                               const double *x, const double *y, const double *s,
+                               const double *w, double *beta, double *fitted,
+                               sj_smooth_reml_result *res);
 
 #ifdef __cplusplus
 }

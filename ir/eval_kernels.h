@@ -54,5 +54,15 @@ double ir_polygamma(int order, double x);
 /* The standard normal CDF Φ and its inverse (same file). */
 double ir_ndtr(double x);
 double ir_ndtri(double p);
+/* Symmetric eigendecomposition of the n x n row-major a (lower triangle
+ * read; ir/eval_eigh.c): eigenvalues ascending into w (if not NULL),
+ * eigenvectors as the columns of vecs (if not NULL), each with its
+ * largest-magnitude component positive.  work holds IR_EIGH_WORK(n) bytes.
+ * A NaN in the lower triangle, or a decomposition that does not converge,
+ * gives NaN outputs.  Returns LAPACK's info (0, or < 0 for a bad argument).
+ * Generated code calls it, so both paths agree bit for bit. */
+#define IR_EIGH_WORK(n) ((size_t)(3 * (n) * (n) + 7 * (n) + 1) * sizeof(double) + \
+                         (size_t)(3 + 5 * (n)) * sizeof(int64_t))
+int32_t ir_eigh_kernel(const double *a, int64_t n, double *w, double *vecs, void *work);
 
 #endif

@@ -9,7 +9,8 @@
  * Conventions (the code generator must match them):
  *   - cholesky reads only the lower triangle of A and returns L with zeros
  *     above the diagonal; a matrix that is not positive definite (including
- *     one with a NaN in its lower triangle) is SJ_ERR_NOT_POSITIVE_DEFINITE.
+ *     one with a NaN or ±Inf in its lower triangle) is
+ *     SJ_ERR_NOT_POSITIVE_DEFINITE.
  *     logdet(A) = 2 Σ log diag chol(A) with the same reading and errors.
  *   - triangular_solve reads only the triangle its flags name; a zero on the
  *     diagonal is SJ_ERR_SINGULAR.
@@ -157,11 +158,15 @@ static sj_status lapack_internal(const ev_args *a, const char *routine, lapack_i
     return ev_fail(a, SJ_ERR_INTERNAL, "%s rejected argument %d", routine, (int)-info);
 }
 
-static int has_nan_lower(const double *x, int64_t n)
+/* A NaN or an infinity in the lower triangle: such a matrix is not positive
+ * definite (docs/reliability.md).  dpotrf would let a NaN through as a NaN
+ * factor, and an infinity through as an infinite one when nothing later
+ * subtracts it, where the generated code's loops divide Inf by Inf. */
+static int has_nonfinite_lower(const double *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j <= i; j++)
-            if (isnan(x[i * n + j]))
+            if (!isfinite(x[i * n + j]))
                 return 1;
     return 0;
 }
@@ -176,10 +181,10 @@ static sj_status factor(const ev_args *a, const double *x, double *l, int64_t n,
     if (n == 0)
         return SJ_OK;
     char b[96];
-    /* Checked here: OpenBLAS's dpotrf lets a NaN through as a NaN factor. */
-    if (has_nan_lower(x, n))
+    /* Checked here: OpenBLAS's dpotrf lets a NaN or an infinity through. */
+    if (has_nonfinite_lower(x, n))
         return ev_fail(a, SJ_ERR_NOT_POSITIVE_DEFINITE,
-                       "matrix %s contains NaN, so is not positive definite",
+                       "matrix %s contains NaN or Inf, so is not positive definite",
                        ev_batch_str(ev_in_shape(a, 0), 2, bt, b, sizeof b));
     lapack_int info = LAPACKE_dpotrf_work(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, l, (lapack_int)n);
     if (info < 0)

@@ -115,6 +115,8 @@ RULE(tril) { return same_op(g, n, in); }
 RULE(triu) { return same_op(g, n, in); }
 RULE(cholesky) { return same_op(g, n, in); }
 RULE(logdet) { return same_op(g, n, in); }
+RULE(eigvalsh) { return same_op(g, n, in); }
+RULE(eigvecsh) { return same_op(g, n, in); }
 
 /* ---- solves: an unbatched matrix takes every item's right-hand sides at once --------- */
 

@@ -114,6 +114,8 @@ U(trisolve_u, sj_triangular_solve(g, x[0], x[1], SJ_SOLVE_UPPER))
 U(trisolve_urt, sj_triangular_solve(g, x[0], x[1], SJ_SOLVE_UPPER | SJ_SOLVE_RIGHT | SJ_SOLVE_TRANSPOSE))
 U(chosolve, sj_cholesky_solve(g, x[0], x[1]))
 U(logdet, sj_logdet(g, sym(g, x[0])))
+U(eigvalsh, sj_eigvalsh(g, sym(g, x[0])))
+U(eigvecsh, sj_eigvecsh(g, sym(g, x[0])))
 U(solve, sj_solve(g, x[0], x[1]))
 U(fit, fit_case(g, x))
 #undef U
@@ -192,6 +194,10 @@ static const ad_case cases[] = {
     {"cholesky_solve", "vector right-hand side", 2, {KIND(K_LOWER, 2, 3, 3), R(1, 3)}, b_chosolve},
     {"logdet", "of (A + Aᵀ)/2", 1, {KIND(K_SPD, 2, 3, 3)}, b_logdet},
     {"logdet", "batched", 1, {KIND(K_SPD, 3, 2, 3, 3)}, b_logdet},
+    {"eigvalsh", "of (A + Aᵀ)/2", 1, {KIND(K_SPD, 2, 3, 3)}, b_eigvalsh},
+    {"eigvalsh", "batched", 1, {KIND(K_SPD, 3, 2, 3, 3)}, b_eigvalsh},
+    {"eigvecsh", "of (A + Aᵀ)/2", 1, {KIND(K_SPD, 2, 3, 3)}, b_eigvecsh},
+    {"eigvecsh", "batched", 1, {KIND(K_SPD, 3, 2, 3, 3)}, b_eigvecsh},
     {"solve", NULL, 2, {KIND(K_GENERAL, 2, 3, 3), R(2, 3, 2)}, b_solve},
     {"fit", "argmin Σ w exp θ − aθ + θ²/2", 2, {R(1, 3), RR(0.5, 2.0, 1, 3)}, b_fit},
 };

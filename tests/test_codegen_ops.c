@@ -533,6 +533,22 @@ static void test_cholesky_logdet(void **state)
     check1(s, sj_cholesky(s->g, sj_add(s->g, a, sj_diag_embed(s->g, d))));
 }
 
+/* eigvalsh / eigvecsh call the evaluator's kernel: bit for bit the same,
+ * batched, empty and on an elementwise input (materialised first). */
+static void test_eigh(void **state)
+{
+    sess *s = *state;
+    for (size_t k = 0; k < NPD; k++) {
+        sj_value a = input_pd(s, (int)pd_shapes[k][0], pd_shapes[k] + 1);
+        sj_value outs[2] = {sj_eigvalsh(s->g, a), sj_eigvecsh(s->g, a)};
+        check_outs(s, 2, outs);
+        reset(s);
+    }
+    sj_value a = input_pd(s, 2, D(4, 4));
+    sj_value d = input(s, 1, D(4), 0.5, 1);
+    check1(s, sj_eigvecsh(s->g, sj_add(s->g, a, sj_diag_embed(s->g, d))));
+}
+
 static void test_triangular_solve(void **state)
 {
     sess *s = *state;
@@ -799,6 +815,36 @@ static void test_errors(void **state)
         s->data[0][0] = 0;
         assert_int_equal(check1(s, sj_cholesky_solve(s->g, a, b)), SJ_ERR_SINGULAR);
     }
+    /* An infinity in the lower triangle is not positive definite either
+     * (docs/reliability.md), in ir_eval (a non-finite scan) and in the
+     * generated code (inline pivots, or the diagonal after dpotrf); one in
+     * the upper triangle is never read. */
+    static const int64_t sizes[] = {1, 2, 3, 9, 30};
+    for (int k = 0; k < 5; k++) {
+        int64_t m = sizes[k];
+        struct { int64_t i, j; double x; } infs[] = {
+            {0, 0, INFINITY}, {m - 1, m - 1, INFINITY}, {m - 1, 0, INFINITY},
+            {m - 1, 0, -INFINITY}, {m / 2, m / 2, -INFINITY}};
+        for (int c = 0; c < 5; c++) {
+            if (infs[c].i == infs[c].j ? 0 : m < 2)
+                continue;
+            for (int op = 0; op < 2; op++) {
+                sj_value a = input_pd(s, 2, D(m, m));
+                s->data[0][infs[c].i * m + infs[c].j] = infs[c].x;
+                if (c == 2) /* the case of docs/reliability.md: Inf below and on the diagonal */
+                    for (int64_t d = 0; d < m; d++)
+                        s->data[0][d * m + d] = INFINITY;
+                sj_value out = op ? sj_logdet(s->g, a) : sj_cholesky(s->g, a);
+                assert_int_equal(check1(s, out), SJ_ERR_NOT_POSITIVE_DEFINITE);
+                assert_non_null(strstr(s->msg, op ? "logdet" : "cholesky"));
+            }
+        }
+        if (m > 1) {
+            sj_value a = input_pd(s, 2, D(m, m));
+            s->data[0][m - 1] = INFINITY; /* upper triangle: not read */
+            assert_int_equal(check1(s, sj_cholesky(s->g, a)), SJ_OK);
+        }
+    }
     static const double bad[][3] = {{0, 4, 1}, {0, 1.5, 1}, {-1, 0, 1}, {0, NAN, 1}, {INFINITY, 0, 0}};
     for (int k = 0; k < 5; k++) {
         sj_value x = input(s, 2, D(4, 2), -1, 1), i = input_data(s, 1, D(3), bad[k], 0, 0);
@@ -811,6 +857,34 @@ static void test_errors(void **state)
         i = input_data(s, 1, D(3), bad[k], 0, 0);
         assert_int_equal(check1(s, sj_one_hot(s->g, i, "4")), SJ_ERR_DOMAIN);
     }
+}
+
+/* Empty intermediates have no buffer: their readers' loops run zero times
+ * and get a null base pointer (tests/fuzz/graph/crashes/
+ * codegen-zero-size-reduce-segv: sum(x * reshape(A @ reshape(x, [n, 1]), [n]))
+ * at n = 0 crashed in cg_gep). */
+static void test_empty(void **state)
+{
+    sess *s = *state;
+    sj_value x = input(s, 1, D(0), -1, 1), a = input(s, 2, D(0, 0), -1, 1);
+    const char *col[2] = {"0", "1"}, *flat[1] = {"0"};
+    sj_value ax = sj_matmul(s->g, a, sj_reshape(s->g, x, 2, col));
+    sj_value f = sj_sum_all(s->g, sj_mul(s->g, x, sj_reshape(s->g, ax, 1, flat)));
+    assert_int_equal(check1(s, f), SJ_OK);
+    /* a matmul with an empty inner axis is a zero matrix */
+    sj_value p = input(s, 2, D(3, 0), -1, 1), q = input(s, 2, D(0, 4), -1, 1);
+    sj_value outs[2] = {sj_matmul(s->g, p, q), sj_exp(s->g, sj_sum_all(s->g, sj_exp(s->g, p)))};
+    assert_int_equal(check_outs(s, 2, outs), SJ_OK);
+    reset(s);
+    /* batched linear algebra over an empty batch, and of 0 x 0 matrices */
+    a = input_pd(s, 3, D(0, 9, 9));
+    sj_value outs2[2] = {sj_cholesky(s->g, a), sj_exp(s->g, sj_logdet(s->g, a))};
+    assert_int_equal(check_outs(s, 2, outs2), SJ_OK);
+    reset(s);
+    a = input_pd(s, 3, D(5, 0, 0));
+    sj_value outs3[2] = {sj_cholesky(s->g, a), sj_logdet(s->g, a)};
+    assert_int_equal(check_outs(s, 2, outs3), SJ_OK);
+    reset(s);
 }
 
 /* ---- fusion, planning, introspection ---------------------------------------------------------- */
@@ -1082,11 +1156,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_matmul, setup, teardown),
         cmocka_unit_test_setup_teardown(test_structure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cholesky_logdet, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eigh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_triangular_solve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cholesky_solve_and_solve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inverse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fusion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_linalg_sharing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scratch_reuse, setup, teardown),

@@ -755,6 +755,55 @@ static void test_cholesky_batched(void **state)
     assert_close(r1, ((double[]){log(16.0), log(9.0)}), 2, 1e-12, 0);
 }
 
+/* Symmetric eigendecomposition: [[2,1],[1,2]] has eigenvalues 1, 3 with
+ * eigenvectors (1,-1)/√2 and (1,1)/√2 (largest-magnitude component positive:
+ * the first on the tie); the upper triangle is garbage and never read.
+ * diag(3, -1, 2): eigenvalues sorted, vectors unit basis vectors with +1.
+ * Batched [2, 2, 2] and 0x0. */
+static void test_eigh(void **state)
+{
+    test_graph *e = *state;
+    sj_graph *g = e->g;
+    sj_value a = in_any(g, "a", 2), d = in_any(g, "d", 2), b = in_any(g, "b", 3),
+             z = in_any(g, "z", 2);
+    sj_value outs[7] = {sj_eigvalsh(g, a), sj_eigvecsh(g, a), sj_eigvalsh(g, d),
+                        sj_eigvecsh(g, d), sj_eigvalsh(g, b), sj_eigvecsh(g, b), sj_eigvecsh(g, z)};
+    static const double av[4] = {2, 99, 1, 2};
+    static const double dv[9] = {3, 0, 0, 0, -1, 0, 0, 0, 2};
+    static const double bv[8] = {2, 1, 1, 2, 4, 0, 0, 1};
+    double r0[2], r1[4], r2[3], r3[9], r4[4], r5[8], r6[1] = {SENTINEL};
+    shp w[7] = {{1, {2}}, {2, {2, 2}}, {1, {3}}, {2, {3, 3}}, {2, {2, 2}}, {3, {2, 2, 2}},
+                {2, {0, 0}}};
+    arr in[4] = {{2, {2, 2}, av}, {2, {3, 3}, dv}, {3, {2, 2, 2}, bv}, {2, {0, 0}, NULL}};
+    assert_ok(run_n(e, 7, outs, 4, in, w, (double *[]){r0, r1, r2, r3, r4, r5, r6}), e->ctx);
+    double h = sqrt(0.5);
+    /* LAPACK: 1e-12 */
+    assert_close(r0, ((double[]){1, 3}), 2, 1e-12, 1e-12);
+    assert_close(r1, ((double[]){h, h, -h, h}), 4, 1e-12, 1e-12);
+    assert_close(r2, ((double[]){-1, 2, 3}), 3, 1e-12, 1e-12);
+    assert_close(r3, ((double[]){0, 0, 1, 1, 0, 0, 0, 1, 0}), 9, 1e-12, 1e-12);
+    assert_close(r4, ((double[]){1, 3, 1, 4}), 4, 1e-12, 1e-12);
+    assert_close(r5, ((double[]){h, h, -h, h, 0, 1, 1, 0}), 8, 1e-12, 1e-12);
+    assert_true(r6[0] == SENTINEL);
+}
+
+/* A NaN in the lower triangle gives NaN eigenvalues and vectors, no error. */
+static void test_eigh_nan(void **state)
+{
+    test_graph *e = *state;
+    sj_graph *g = e->g;
+    sj_value a = in_any(g, "a", 2);
+    sj_value outs[2] = {sj_eigvalsh(g, a), sj_eigvecsh(g, a)};
+    static const double av[4] = {2, 0, NAN, 2};
+    double r0[2], r1[4];
+    shp w[2] = {{1, {2}}, {2, {2, 2}}};
+    assert_ok(run_n(e, 2, outs, 1, (arr[]){{2, {2, 2}, av}}, w, (double *[]){r0, r1}), e->ctx);
+    for (int i = 0; i < 2; i++)
+        assert_true(isnan(r0[i]));
+    for (int i = 0; i < 4; i++)
+        assert_true(isnan(r1[i]));
+}
+
 /* The triangle of m that flags name, as a dense n x n matrix. */
 static void triangle_of(const double *m, int n, unsigned flags, double *t)
 {
@@ -1101,6 +1150,8 @@ int main(void)
         T(test_tri_offsets),
         T(test_cholesky),
         T(test_cholesky_batched),
+        T(test_eigh),
+        T(test_eigh_nan),
         T(test_triangular_solve_flags),
         T(test_triangular_solve_values),
         T(test_solves),
