@@ -133,12 +133,12 @@ void sj_glm_family_free(sj_glm_family *fam)
     ir_free(fam);
 }
 
-const char *sj_glm_family_name(const sj_glm_family *fam)
+const char *(sj_glm_family_name)(const sj_glm_family *fam)
 {
     return fam_valid(fam) ? families[fam->id].name : NULL;
 }
 
-const char *sj_glm_link_name(const sj_glm_family *fam)
+const char *(sj_glm_link_name)(const sj_glm_family *fam)
 {
     return fam_valid(fam) ? fam->link.name : NULL;
 }
@@ -201,12 +201,18 @@ static sj_value theta_of(sj_graph *g, const sj_glm_family *fam, const char *fn)
 
 static sj_value c(sj_graph *g, double v) { return sj_scalar(g, v); }
 
-/* x log(y_safe/mu) where x != 0, else 0 (R's y_log_y and 0 log 0 = 0). */
+/* x log(y_safe/mu) where x != 0, else 0 (R's y_log_y and 0 log 0 = 0).
+ * Where x == 0 the value is −x log μ (= 0): it keeps the mixed derivative
+ * ∂²/∂x∂μ = −1/μ of x log(y/μ), which the implicit derivative of a fit with
+ * respect to a zero response needs (a constant 0 there would drop it). */
 static sj_value xlog_ratio(sj_graph *g, sj_value x, sj_value y, sj_value mu)
 {
     sj_value zero = sj_compare(g, SJ_EQ, x, c(g, 0.0));
     sj_value ys = fe_glm_safe(g, zero, y, 1.0), ms = fe_glm_safe(g, zero, mu, 1.0);
-    return sj_select(g, zero, c(g, 0.0), sj_mul(g, x, sj_log(g, sj_div(g, ys, ms))));
+    sj_value pos = sj_compare(g, SJ_GT, mu, c(g, 0.0));
+    sj_value mz = fe_glm_safe(g, sj_sub(g, c(g, 1.0), pos), mu, 1.0);
+    sj_value at0 = sj_neg(g, sj_mul(g, x, sj_log(g, mz)));
+    return sj_select(g, zero, at0, sj_mul(g, x, sj_log(g, sj_div(g, ys, ms))));
 }
 
 /* x log(mu), 0 where x == 0. */
@@ -347,11 +353,9 @@ static sj_value dev_resids(sj_graph *g, const sj_glm_family *fam, sj_value y, sj
         sj_value s = sj_add(g, xlog_ratio(g, y, y, mu), xlog_ratio(g, y1, y1, m1));
         return sj_mul(g, sj_mul(g, two, w), s);
     }
-    case FE_FAMILY_POISSON: { /* 2 (y > 0 ? w (y log(y/μ) - (y - μ)) : μ w) */
-        sj_value pos = sj_compare(g, SJ_GT, y, c(g, 0.0));
-        sj_value r = sj_mul(g, w, sj_sub(g, xlog_ratio(g, y, y, mu), sj_sub(g, y, mu)));
-        return sj_mul(g, two, sj_select(g, pos, r, sj_mul(g, mu, w)));
-    }
+    case FE_FAMILY_POISSON: /* 2 (y > 0 ? w (y log(y/μ) - (y - μ)) : μ w): one formula, as
+                             * y log(y/μ) is 0 at y = 0 */
+        return sj_mul(g, two, sj_mul(g, w, sj_sub(g, xlog_ratio(g, y, y, mu), sj_sub(g, y, mu))));
     case FE_FAMILY_GAMMA: { /* -2 w (log(y == 0 ? 1 : y/μ) - (y - μ)/μ) */
         sj_value zero = sj_compare(g, SJ_EQ, y, c(g, 0.0));
         sj_value ratio = sj_select(g, zero, one, sj_div(g, y, mu));

@@ -57,7 +57,7 @@ sj_status pass_cse(ir_graph **g, int *changed, ir_err *err);
  * Hessian, when there is no curvature), recursively for fits inside them.
  * The runtime calls it after specialisation; the fit rules derive what they
  * need themselves. */
-sj_status pass_fill_problems(ir_graph *g, ir_err *err);
+sj_status pass_fill_problems(ir_graph *g, int rewrite, ir_err *err);
 
 /* The clean-up pipeline (passes/pipeline.c): DCE and CSE until neither
  * changes the graph.  The graph's rewrite log is kept. */

@@ -30,7 +30,7 @@
 
 static sj_status clean(ir_graph **g, ir_err *err)
 {
-    sj_status st = pass_fill_problems(*g, err);
+    sj_status st = pass_fill_problems(*g, 0, err);
     return st == SJ_OK ? pass_cleanup(g, err) : st;
 }
 
@@ -65,11 +65,24 @@ static sj_status derive(ir_problem *p, int hessian, ir_err *err)
     return SJ_OK;
 }
 
-sj_status pass_fill_problems(ir_graph *g, ir_err *err)
+sj_status pass_fill_problems(ir_graph *g, int rewrite, ir_err *err)
 {
     for (uint32_t k = 0; k < g->nproblem; k++) {
         ir_problem *p = &g->problem[k];
-        sj_status st = clean(&p->objective, err);
+        sj_status st = SJ_OK;
+        /* The structure rewrites (Woodbury, Kronecker, one-hot) on the
+         * objective and curvature before the gradient and Hessian are
+         * derived, as rt_fn_materialize does for the outer graph: a mixed
+         * model's REML objective is then O(n + q³) per Newton step. */
+        if (rewrite && !p->gradient) {
+            int changed = 0;
+            st = pass_structure(&p->objective, &changed, err);
+            if (st == SJ_OK && p->curvature)
+                st = pass_structure(&p->curvature, &changed, err);
+            if (st != SJ_OK)
+                return st;
+        }
+        st = clean(&p->objective, err);
         if (st == SJ_OK && p->curvature)
             st = clean(&p->curvature, err);
         if (st == SJ_OK)

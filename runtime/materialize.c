@@ -86,9 +86,9 @@ sj_status rt_fn_materialize(const sj_fn *fn, const ir_shape *shapes, ir_graph **
             level[i] = shapes;
     }
     st = ir_specialize(fn->ir, level[0], &g, err);
-    if (st == SJ_OK) /* the fit problems' gradient and Hessian graphs */
-        st = pass_fill_problems(g, err);
     int rewrite = rt_structure_rewrites_enabled(), changed = 0;
+    if (st == SJ_OK) /* the fit problems' gradient and Hessian graphs */
+        st = pass_fill_problems(g, rewrite, err);
     if (st == SJ_OK && rewrite)
         st = pass_structure(&g, &changed, err);
     if (st != SJ_OK || fn->nxform == 0)
