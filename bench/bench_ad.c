@@ -48,59 +48,12 @@
 
 #include <cblas.h>
 
+#include "bench_util.h"
 #include "statjit.h"
 
 #ifndef SJ_BENCH_DIR
 #define SJ_BENCH_DIR "bench"
 #endif
-
-#define CHECK(ctx, call)                                                                \
-    do {                                                                                \
-        sj_status st_ = (call);                                                         \
-        if (st_ != SJ_OK) {                                                             \
-            fprintf(stderr, "bench_ad:%d: %s: %s\n", __LINE__, sj_status_name(st_),     \
-                    sj_ctx_last_error(ctx));                                            \
-            exit(1);                                                                    \
-        }                                                                               \
-    } while (0)
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static uint64_t rng_state = 88172645463325252ULL;
-static double uniform01(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return ((double)(rng_state >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
-static double normal(void)
-{
-    return sqrt(-2.0 * log(uniform01())) * cos(2.0 * M_PI * uniform01());
-}
-
-static double rel_diff(double a, double b)
-{
-    return fabs(a - b) / (1e-300 + fmax(fabs(a), fabs(b)));
-}
 
 /* ---- data and model ----------------------------------------------------------- */
 
@@ -123,7 +76,7 @@ static data simulate(int n)
               malloc(n * sizeof(double)), malloc(n * sizeof(double))};
     if (!d.y || !d.x || !d.days || !d.codes)
         exit(1);
-    rng_state = 88172645463325252ULL ^ (uint64_t)n;
+    bench_seed(88172645463325252ULL ^ (uint64_t)n);
     for (int k = 0; k < d.q; k++) {
         double b0 = 25 * normal(), b1 = 6 * normal();
         for (int j = 0; j < GROUP; j++) {

@@ -29,41 +29,13 @@
 #include <cblas.h>
 #include <lapacke.h>
 
+#include "bench_util.h"
 #include "statjit.h"
 
 void peer_elementwise(const double *x, const double *y, double *out, size_t n);
 void peer_elementwise_reuse(const double *x, const double *y, double *out, size_t n);
 const char *peer_compiler(void);
 int peer_optimized(void);
-
-#define CHECK(ctx, call)                                                                \
-    do {                                                                                \
-        sj_status st_ = (call);                                                         \
-        if (st_ != SJ_OK) {                                                             \
-            fprintf(stderr, "bench_codegen:%d: %s: %s\n", __LINE__, sj_status_name(st_), \
-                    sj_ctx_last_error(ctx));                                            \
-            exit(1);                                                                    \
-        }                                                                               \
-    } while (0)
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static uint64_t rng_state = 88172645463325252ULL;
 static double uniform(double lo, double hi)

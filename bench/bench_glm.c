@@ -27,40 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "statjit.h"
 
 #ifndef SJ_BENCH_DIR
 #define SJ_BENCH_DIR "bench"
 #endif
-
-#define CHECK(ctx, call)                                                              \
-    do {                                                                              \
-        sj_status st_ = (call);                                                       \
-        if (st_ != SJ_OK) {                                                           \
-            fprintf(stderr, "bench_glm:%d: %s: %s\n", __LINE__, sj_status_name(st_), \
-                    sj_ctx_last_error(ctx));                                          \
-            exit(1);                                                                  \
-        }                                                                             \
-    } while (0)
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* The CSV of make_glm_data.R: ny response columns y1..y<ny>, then p-1 x
  * columns; X gets the intercept. */

@@ -25,6 +25,7 @@
 
 #include <cblas.h>
 
+#include "bench_util.h"
 #include "statjit.h"
 
 #ifndef SJ_BENCH_DIR
@@ -32,25 +33,6 @@
 #endif
 
 enum { N = 180, NREP = 200, NREP_PEER = 50 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static double y[N], x[2 * N], codes[N];
 static const char *const levels[18] = {"308", "309", "310", "330", "331", "332",

@@ -15,16 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "statjit.h"
 
 enum { NPROB = 1000, N = 500, M = 20 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static double unif(void)
@@ -34,7 +28,7 @@ static double unif(void)
     rng ^= rng << 17;
     return (double)(rng >> 11) / 9007199254740992.0;
 }
-static double normal(void)
+static double smooth_normal(void)
 {
     double u = unif(), v = unif();
     return sqrt(-2 * log(u + 1e-300)) * cos(2 * M_PI * v);
@@ -69,7 +63,7 @@ int main(int argc, char **argv)
         qsort(xb, N, sizeof *xb, cmp);
         double amp = 0.5 + unif(), sd = 0.1 + 0.4 * unif();
         for (int i = 0; i < N; i++)
-            y[(size_t)b * N + i] = amp * sin(2 * M_PI * xb[i]) + xb[i] + sd * normal();
+            y[(size_t)b * N + i] = amp * sin(2 * M_PI * xb[i]) + xb[i] + sd * smooth_normal();
     }
     /* knots from the range [0, 1], shared by all problems */
     double knots[M + 4], s[M * M];
