@@ -243,4 +243,42 @@ static val make_input(const in_spec *s, uint64_t *rng)
     {"solve", NULL, 2, {KIND(K_GENERAL, 2, 3, 3), R(2, 3, 2)}, b_solve}, \
     {"fit", "argmin Σ w exp θ − aθ + θ²/2", 2, {R(1, 3), RR(0.5, 2.0, 1, 3)}, b_fit},
 
+/* Fails the test unless every op of ir/ops.def has a case in cases[0..n-1]
+ * (what: "derivative" or "batching", for the message). */
+static inline void op_cases_check_complete(const ad_case *cases, int n, const char *what)
+{
+    int missing = 0;
+    for (size_t k = 0; k < sizeof op_names / sizeof op_names[0]; k++) {
+        int found = 0;
+        for (int i = 0; i < n && !found; i++)
+            found = strcmp(cases[i].op, op_names[k]) == 0;
+        if (!found) {
+            print_error("op %s has no %s test case\n", op_names[k], what);
+            missing++;
+        }
+    }
+    assert_int_equal(missing, 0);
+}
+
+/* Runs `complete` and then `check` once per case (the case as its state),
+ * each named "op: label". */
+static inline int op_cases_run(const char *group, const ad_case *cases, int n,
+                               CMUnitTestFunction complete, CMUnitTestFunction check)
+{
+    struct CMUnitTest *tests = calloc((size_t)n + 1, sizeof *tests);
+    char (*names)[96] = calloc((size_t)n, sizeof *names);
+    if (!tests || !names)
+        return 1;
+    tests[0] = (struct CMUnitTest){"every op has a case", complete, NULL, NULL, NULL};
+    for (int i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "%s%s%s", cases[i].op, cases[i].label ? ": " : "",
+                 cases[i].label ? cases[i].label : "");
+        tests[i + 1] = (struct CMUnitTest){names[i], check, NULL, NULL, (void *)&cases[i]};
+    }
+    int failed = _cmocka_run_group_tests(group, tests, (size_t)n + 1, NULL, NULL);
+    free(tests);
+    free(names);
+    return failed;
+}
+
 #endif

@@ -247,28 +247,10 @@ static void check_case(void **state)
 /* Every op of ops.def has at least one case. */
 static void test_every_op_has_a_case(void **state)
 {
-    int missing = 0;
-    for (size_t k = 0; k < sizeof op_names / sizeof op_names[0]; k++) {
-        int found = 0;
-        for (int i = 0; i < NCASE && !found; i++)
-            found = strcmp(cases[i].op, op_names[k]) == 0;
-        if (!found) {
-            print_error("op %s has no derivative test case\n", op_names[k]);
-            missing++;
-        }
-    }
-    assert_int_equal(missing, 0);
+    op_cases_check_complete(cases, NCASE, "derivative");
 }
 
 int main(void)
 {
-    struct CMUnitTest tests[NCASE + 1];
-    static char names[NCASE][96];
-    tests[0] = (struct CMUnitTest)cmocka_unit_test(test_every_op_has_a_case);
-    for (int i = 0; i < NCASE; i++) {
-        snprintf(names[i], sizeof names[i], "%s%s%s", cases[i].op, cases[i].label ? ": " : "",
-                 cases[i].label ? cases[i].label : "");
-        tests[i + 1] = (struct CMUnitTest){names[i], check_case, NULL, NULL, (void *)&cases[i]};
-    }
-    return _cmocka_run_group_tests("ad_ops", tests, NCASE + 1, NULL, NULL);
+    return op_cases_run("ad_ops", cases, NCASE, test_every_op_has_a_case, check_case);
 }

@@ -3,29 +3,6 @@
  * for every leaf type. */
 #include "cov_check.h"
 
-typedef struct fx {
-    sj_ctx *ctx;
-    sj_graph *g;
-} fx;
-
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    if (!f || sj_ctx_create(&f->ctx) != SJ_OK || sj_graph_create(f->ctx, &f->g) != SJ_OK)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    sj_graph_free(f->g);
-    sj_ctx_free(f->ctx);
-    free(f);
-    return 0;
-}
-
 static sj_value theta_input(sj_graph *g, const char *k)
 {
     const char *d[] = {k};
@@ -34,7 +11,7 @@ static sj_value theta_input(sj_graph *g, const char *k)
 
 static void test_identity(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     const char *dn[] = {"n"};
     sj_value x = sj_input(f->g, "x", 1, dn); /* binds n */
     (void)x;
@@ -52,7 +29,7 @@ static void test_identity(void **state)
 
 static void test_scalar(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "1");
     sj_cov *c = sj_cov_scalar(f->g, "R", "3", 1.0, sj_transform_exp2());
     assert_non_null(c);
@@ -70,7 +47,7 @@ static void test_scalar(void **state)
 
 static void test_diagonal(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "3");
     sj_cov *c = sj_cov_diagonal(f->g, "g", 3, 1.0, sj_transform_exp2());
     assert_int_equal(sj_cov_nparam(c), 3);
@@ -88,7 +65,7 @@ static void test_diagonal(void **state)
 
 static void test_equicorrelation(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "1");
     sj_cov *c = sj_cov_equicorrelation(f->g, "E", 4);
     assert_int_equal(sj_cov_nparam(c), 1);
@@ -111,7 +88,7 @@ static void test_equicorrelation(void **state)
 
 static void test_compound_symmetric(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "2");
     sj_cov *c = sj_cov_compound_symmetric(f->g, "cs", 3);
     assert_int_equal(sj_cov_nparam(c), 2);
@@ -132,7 +109,7 @@ static void test_compound_symmetric(void **state)
     val_free(&in);
 }
 
-static void ar1_case(fx *f, double rho_raw)
+static void ar1_case(test_graph *f, double rho_raw)
 {
     sj_value th = theta_input(f->g, "2");
     sj_cov *c = sj_cov_ar1(f->g, "ar", 4);
@@ -159,7 +136,7 @@ static void test_ar1_negative(void **state) { ar1_case(*state, -1.1); }
 /* dV/dθ_p = E Lᵀ + L Eᵀ with E = dL/dθ_p. */
 static void test_unstructured(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "6");
     sj_cov *c = sj_cov_unstructured(f->g, "Subject", 3);
     assert_int_equal(sj_cov_nparam(c), 6);
@@ -201,7 +178,7 @@ static void test_unstructured(void **state)
 
 static void test_lower_triangular(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "5");
     sj_cov *c = sj_cov_lower_triangular(f->g, "Lambda", 3, 2);
     assert_int_equal(sj_cov_nparam(c), 5);
@@ -218,7 +195,7 @@ static void test_lower_triangular(void **state)
 
 static void test_dummy_and_fixed(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     const char *dn[] = {"n"}, *dm[] = {"n", "2"};
     sj_value codes = sj_input(f->g, "codes", 1, dn);
     sj_value m = sj_input(f->g, "M", 2, dm);
@@ -246,16 +223,16 @@ static void test_dummy_and_fixed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scalar, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_diagonal, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_equicorrelation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_compound_symmetric, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ar1_positive, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ar1_negative, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unstructured, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lower_triangular, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dummy_and_fixed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_scalar, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_diagonal, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_equicorrelation, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_compound_symmetric, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_ar1_positive, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_ar1_negative, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_unstructured, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_lower_triangular, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_dummy_and_fixed, test_graph_setup, test_graph_teardown),
     };
     return cmocka_run_group_tests_name("cov_leaves", tests, NULL, NULL);
 }

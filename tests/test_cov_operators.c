@@ -3,29 +3,6 @@
  * interactions and string factors: V and dV/dθ against closed forms. */
 #include "cov_check.h"
 
-typedef struct fx {
-    sj_ctx *ctx;
-    sj_graph *g;
-} fx;
-
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    if (!f || sj_ctx_create(&f->ctx) != SJ_OK || sj_graph_create(f->ctx, &f->g) != SJ_OK)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    sj_graph_free(f->g);
-    sj_ctx_free(f->ctx);
-    free(f);
-    return 0;
-}
-
 static sj_value theta_input(sj_graph *g, const char *k)
 {
     const char *d[] = {k};
@@ -35,7 +12,7 @@ static sj_value theta_input(sj_graph *g, const char *k)
 /* s I + diag(d): names under the operator's name, then the leaves'. */
 static void test_sum(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "4");
     sj_cov *kids[2] = {sj_cov_scalar(f->g, "res", "3", 2.0, sj_transform_exp()),
                        sj_cov_diagonal(f->g, "g", 3, 1.0, sj_transform_exp2())};
@@ -60,7 +37,7 @@ static void test_sum(void **state)
 /* diag(a I_2, L Lᵀ) with L 2 × 2 unstructured. */
 static void test_block_diagonal(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "4");
     sj_cov *kids[2] = {sj_cov_scalar(f->g, "a", "2", 1.0, sj_transform_exp()),
                        sj_cov_unstructured(f->g, "u", 2)};
@@ -89,7 +66,7 @@ static void test_block_diagonal(void **state)
 /* Z diag(g) Zᵀ, Z a user matrix: dV/dθ_k = g_k' z_k z_kᵀ. */
 static void test_propagate(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "2");
     const char *dz[] = {"n", "2"};
     sj_value zin = sj_input(f->g, "Z", 2, dz);
@@ -117,7 +94,7 @@ static void test_propagate(void **state)
 /* diag(a) ⊗ AR1: d(A ⊗ B) = dA ⊗ B + A ⊗ dB. */
 static void test_kron(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "4");
     sj_cov *c = sj_cov_kron(f->g, "k", sj_cov_diagonal(f->g, "A", 2, 1.0, sj_transform_exp()),
                             sj_cov_ar1(f->g, "B", 3));
@@ -144,7 +121,7 @@ static void test_kron(void **state)
 /* AR1 ∘ equicorrelation. */
 static void test_hadamard(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "3");
     sj_cov *c = sj_cov_hadamard(f->g, "h", sj_cov_ar1(f->g, "A", 3),
                                 sj_cov_equicorrelation(f->g, "E", 3));
@@ -167,7 +144,7 @@ static void test_hadamard(void **state)
 }
 
 /* ΛΛᵀ + diag(ψ) (factor analytic) and ΛᵀΛ. */
-static void gram_case(fx *f, sj_gram which)
+static void gram_case(test_graph *f, sj_gram which)
 {
     sj_value th = theta_input(f->g, which == SJ_GRAM_XXT ? "8" : "5");
     sj_cov *lam = sj_cov_lower_triangular(f->g, "Lambda", 3, 2);
@@ -211,7 +188,7 @@ static void test_gram_xtx(void **state) { gram_case(*state, SJ_GRAM_XTX); }
 /* One node used twice shares its parameter: V = S + S. */
 static void test_shared_node(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "1");
     sj_cov *s = sj_cov_scalar(f->g, "s", "2", 1.0, sj_transform_exp());
     sj_cov *kids[2] = {s, s};
@@ -227,7 +204,7 @@ static void test_shared_node(void **state)
 /* σ² K with a user matrix K, through a 1 × 1 scalar. */
 static void test_scaled_fixed(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_value th = theta_input(f->g, "1");
     const char *dk[] = {"n", "n"};
     sj_value k = sj_input(f->g, "K", 2, dk);
@@ -252,7 +229,7 @@ static void test_scaled_fixed(void **state)
  * V = Z diag(g) Zᵀ + s I, Z one-hot of the levels sorted as R sorts them. */
 static void test_string_factor_symbolic_n(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     const char *batch[6] = {"B", "A", "C", "A", "B", "B"};
     double codes[6];
     int64_t nl = 0;
@@ -298,7 +275,7 @@ static void test_string_factor_symbolic_n(void **state)
 /* a:b has na·nb columns, the first factor varying fastest (R's order). */
 static void test_dummy_interaction(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     const char *dn[] = {"n"};
     sj_value ca = sj_input(f->g, "a", 1, dn), cb = sj_input(f->g, "b", 1, dn);
     const char *la[] = {"x", "y"}, *lb[] = {"p", "q", "r"};
@@ -319,17 +296,17 @@ static void test_dummy_interaction(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_sum, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_block_diagonal, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_propagate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kron, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hadamard, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gram_xxt, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gram_xtx, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shared_node, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scaled_fixed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_string_factor_symbolic_n, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dummy_interaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sum, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_block_diagonal, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_propagate, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_kron, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_hadamard, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_gram_xxt, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_gram_xtx, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_shared_node, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_scaled_fixed, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_string_factor_symbolic_n, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_dummy_interaction, test_graph_setup, test_graph_teardown),
     };
     return cmocka_run_group_tests_name("cov_operators", tests, NULL, NULL);
 }

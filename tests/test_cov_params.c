@@ -3,29 +3,6 @@
  * fixed parameters, initial values, sealing, and the error messages. */
 #include "cov_check.h"
 
-typedef struct fx {
-    sj_ctx *ctx;
-    sj_graph *g;
-} fx;
-
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    if (!f || sj_ctx_create(&f->ctx) != SJ_OK || sj_graph_create(f->ctx, &f->g) != SJ_OK)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    sj_graph_free(f->g);
-    sj_ctx_free(f->ctx);
-    free(f);
-    return 0;
-}
-
 typedef struct tcase {
     const char *what;
     sj_transform t;
@@ -102,7 +79,7 @@ static void test_transform_domains(void **state)
  * follow the named operators only. */
 static void test_fixed_and_names(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     const char *d2[] = {"2"};
     sj_value th = sj_input(f->g, "theta", 1, d2);
     sj_cov *cs = sj_cov_compound_symmetric(f->g, "cs", 3);
@@ -148,7 +125,7 @@ static void test_fixed_and_names(void **state)
 
 static void test_constructor_errors(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_graph *g = f->g;
     assert_null(sj_cov_diagonal(g, "d", 0, 1.0, sj_transform_exp()));
     assert_error(sj_graph_status(g), SJ_ERR_INVALID_ARGUMENT, f->ctx,
@@ -258,7 +235,7 @@ static void test_error_messages(void **state)
 
 static void test_setter_and_build_errors(void **state)
 {
-    fx *f = *state;
+    test_graph *f = *state;
     sj_graph *g = f->g;
     sj_cov *a = sj_cov_ar1(g, "A", 3);
     assert_error(sj_cov_set_init(a, "phi", 0.5), SJ_ERR_UNKNOWN_NAME, f->ctx,
@@ -298,10 +275,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transforms),
         cmocka_unit_test(test_transform_domains),
-        cmocka_unit_test_setup_teardown(test_fixed_and_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_constructor_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fixed_and_names, test_graph_setup, test_graph_teardown),
+        cmocka_unit_test_setup_teardown(test_constructor_errors, test_graph_setup, test_graph_teardown),
         cmocka_unit_test(test_error_messages),
-        cmocka_unit_test_setup_teardown(test_setter_and_build_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_setter_and_build_errors, test_graph_setup, test_graph_teardown),
     };
     return cmocka_run_group_tests_name("cov_params", tests, NULL, NULL);
 }
