@@ -19,7 +19,9 @@ typedef enum cg_where {
     CG_CONST,    /* kernel-owned copy of the constant's data */
     CG_SCRATCH,  /* scratch + offset */
     CG_OUTPUT,   /* out[k]: written directly (nothing after it can fail) */
-    CG_ALIAS     /* same bytes as another value (reshape) */
+    CG_ALIAS,    /* same bytes as another value (reshape) */
+    CG_CHECKS    /* empty, but its op checks non-empty inputs (one_hot into
+                    zero classes): run for the checks, as the evaluator does */
 } cg_where;
 
 typedef struct cg_plan {

@@ -68,6 +68,7 @@ static void set_bases(cg_lower *L, double **consts)
             L->base[v] = L->base[p->at[v]];
             break;
         case CG_NOWHERE:
+        case CG_CHECKS:
             break;
         }
         /* An empty value has no bytes but may still be named by its readers'

@@ -257,6 +257,20 @@ static int first_output(const ir_graph *g, ir_val v)
     return -1;
 }
 
+/* An op that can fail and reads something non-empty: its checks (index
+ * ranges) must run even when its result is empty
+ * (tests/fuzz/graph/crashes/codegen-empty-one-hot-check). */
+static int checks_inputs(const ir_graph *g, ir_val v)
+{
+    const ir_node *n = &g->node[v];
+    if (!(cg_rule_of(n->op)->flags & CG_CAN_FAIL))
+        return 0;
+    for (int i = 0; i < n->ninput; i++)
+        if (ir_shape_numel(ir_shape_of(g, n->input[i])) > 0)
+            return 1;
+    return 0;
+}
+
 static void place(planner *P, ir_val v, int64_t last_fail)
 {
     const ir_graph *g = P->g;
@@ -272,6 +286,8 @@ static void place(planner *P, ir_val v, int64_t last_fail)
     } else if (r->flags & CG_IS_ALIAS) {
         p->where[v] = CG_ALIAS;
         p->at[v] = P->root[v];
+    } else if (numel == 0 && !p->inl[v] && checks_inputs(g, v)) {
+        p->where[v] = CG_CHECKS;
     } else if (p->inl[v] || numel == 0) {
         p->where[v] = CG_NOWHERE;
     } else if (P->is_output[v] && v > last_fail) {
@@ -282,7 +298,7 @@ static void place(planner *P, ir_val v, int64_t last_fail)
         p->at[v] = alloc_region(P, numel * sizeof(double));
         p->nbuffer++;
     }
-    if (r->temp && numel > 0) {
+    if (r->temp && (numel > 0 || p->where[v] == CG_CHECKS)) {
         size_t t = r->temp(g, v);
         if (t)
             p->temp[v] = alloc_region(P, t);
