@@ -76,6 +76,8 @@ sj_status pass_structure_kron(ir_graph **g, int *changed, ir_err *err);
 sj_status pass_structure_blockdiag(ir_graph **g, int *changed, ir_err *err);
 /* matmuls with one-hot designs as gather / segment_sum, Zᵀ Z as counts. */
 sj_status pass_structure_onehot(ir_graph **g, int *changed, ir_err *err);
+/* A M with A a sum of one-hot Gram matrices and identities (structure_gram.c). */
+sj_status pass_structure_gram(ir_graph **g, int *changed, ir_err *err);
 
 /* The structure pipeline (passes/pipeline.c): the rewrites above in order,
  * each followed by the verifier in debug builds, then DCE and CSE, repeated

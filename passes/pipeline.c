@@ -25,12 +25,15 @@ static const pass_entry cleanup[] = {
 /* Woodbury first: it must see V = Σ Z G Zᵀ + D as the builder wrote it,
  * before the one-hot rewrite turns the products inside V into gathers.
  * Kronecker and block-diagonal rewrites then split what is left (and what
- * Woodbury emitted) into small factors; one-hot products go last. */
+ * Woodbury emitted) into small factors; one-hot products go last, then the
+ * products with sums of the one-hot Gram matrices they leave (the tangents
+ * of a dense V in derivative graphs). */
 static const pass_entry structure[] = {
     {"structure-woodbury", pass_structure_woodbury},
     {"structure-kron", pass_structure_kron},
     {"structure-blockdiag", pass_structure_blockdiag},
     {"structure-onehot", pass_structure_onehot},
+    {"structure-gram", pass_structure_gram},
 };
 
 /* Enough for any graph: each round that changes something removes nodes. */

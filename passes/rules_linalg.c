@@ -306,12 +306,33 @@ static ir_val cholesky_tangent_source(const ir_graph *g, ir_val l, ir_val dl)
     return x->input[1];
 }
 
+/* b is an identity: eye(n), or eye(n) broadcast over leading batch axes. */
+static int is_eye(const ir_graph *g, ir_val b)
+{
+    const ir_node *n = ir_node_at(g, b);
+    if (n->op == IR_OP_EYE)
+        return 1;
+    if (n->op != IR_OP_BROADCAST)
+        return 0;
+    const ir_node *e = ir_node_at(g, n->input[0]);
+    int r = n->shape.rank;
+    return e->op == IR_OP_EYE && e->shape.rank == 2 && r >= 2 && n->attr[0] == r - 2 &&
+           n->attr[1] == r - 1 && e->shape.dim[0] == n->shape.dim[r - 2] &&
+           e->shape.dim[1] == n->shape.dim[r - 1];
+}
+
 /* Ȧ = L̇ Lᵀ + L L̇ᵀ (L̇ masked to the lower triangle);  Ẋ = A⁻¹ (Ḃ - Ȧ X).
- * When L̇ is the Cholesky tangent of Ȧ, Ȧ is read off it. */
+ * When L̇ is the Cholesky tangent of Ȧ, Ȧ is read off it.  When moreover B
+ * is the identity (X = A⁻¹, the inverse the logdet rules write) and constant,
+ * Ẋ = -X (Ȧ X): a GEMM instead of two n-column triangular solves (the same
+ * flops, at GEMM's speed), and Ȧ X is cheap when Ȧ is structured
+ * (structure_gram.c). */
 ir_val jvp_cholesky_solve(ir_graph *g, const ir_node *n, ir_val v, const ir_val *t)
 {
     ir_val l = n->input[0], r = t[1];
     ir_val da = t[0] == IR_NONE ? IR_NONE : cholesky_tangent_source(g, l, t[0]);
+    if (da != IR_NONE && r == IR_NONE && is_eye(g, n->input[1]))
+        return ad_neg(g, ad_matmul(g, v, ad_matmul(g, da, v, 0, 0), 0, 0));
     if (da != IR_NONE) {
         r = ad_sub(g, r, ad_matmul(g, da, v, 0, 0));
         return ir_binary(g, IR_OP_CHOSOLVE, l, r);

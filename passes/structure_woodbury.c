@@ -47,7 +47,9 @@ typedef struct piece {
 
 typedef struct term {
     ir_val g;         /* old G, IR_NONE for the identity (Z Zᵀ) */
+    ir_val scale;     /* old s of a term s · Z G Zᵀ (IR_NONE: 1) */
     int64_t q;
+    int piece0, npiece; /* its pieces of Z */
 } term;
 
 typedef struct dpart {
@@ -66,6 +68,8 @@ typedef struct vmatch {
     dpart d[MAX_TERMS];
     int nd;
     int emitted;
+    int blocked;      /* one grouping factor: M per level, [L, k, k] */
+    int64_t levels;   /* L when blocked */
     ir_val w;         /* D⁻¹: scalar or [n] */
     int lam_diag;     /* Λ is diag(lam) */
     ir_val lam;       /* [q] or [q, r] */
@@ -80,7 +84,7 @@ typedef struct wctx {
     int fired;
 } wctx;
 
-enum { W_NONE, W_LOGDET, W_SOLVE, W_CHOSOLVE, W_SUMLOGDIAG, W_CHOL };
+enum { W_NONE, W_LOGDET, W_SOLVE, W_CHOSOLVE, W_SUMLOGDIAG, W_CHOL, W_BILINEAR, W_QUADRATIC };
 
 /* ---- matching V ---------------------------------------------------------------- */
 
@@ -135,6 +139,23 @@ static int match_term(const ir_graph *g, ir_val v, ir_val *z, ir_val *gm)
     return 0;
 }
 
+/* s · Z G Zᵀ (a variance times a Gram matrix, s a broadcast one-element
+ * value): the term Z (s G) Zᵀ, whose factor is √s Λ_G. */
+static int match_scaled_term(const ir_graph *g, ir_val v, ir_val *z, ir_val *gm, ir_val *scale)
+{
+    const ir_node *n = ir_node_at(g, v);
+    if (n->op != IR_OP_MUL)
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        ir_val s = st_broadcast_scalar(g, n->input[k]);
+        if (s != IR_NONE && match_term(g, n->input[1 - k], z, gm)) {
+            *scale = s;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int collect(const ir_graph *g, vmatch *m, ir_val v)
 {
     const ir_node *n = ir_node_at(g, v);
@@ -155,10 +176,12 @@ static int collect(const ir_graph *g, vmatch *m, ir_val v)
         m->d[m->nd++] = (dpart){IR_NONE, n->input[0]};
         return 1;
     }
-    ir_val z, gm;
-    if (!match_term(g, v, &z, &gm) || m->nterm == MAX_TERMS)
+    ir_val z, gm, scale = IR_NONE;
+    if ((!match_term(g, v, &z, &gm) && !match_scaled_term(g, v, &z, &gm, &scale)) ||
+        m->nterm == MAX_TERMS)
         return 0;
     int64_t q0 = m->q;
+    int piece0 = m->npiece;
     if (!add_pieces(g, m, z))
         return 0;
     int64_t q = m->q - q0;
@@ -167,9 +190,11 @@ static int collect(const ir_graph *g, vmatch *m, ir_val v)
         if (gs->rank != 2 || gs->dim[0] != q || gs->dim[1] != q)
             return 0;
     }
-    m->term[m->nterm++] = (term){gm, q};
+    m->term[m->nterm++] = (term){gm, scale, q, piece0, m->npiece - piece0};
     return 1;
 }
+
+static int match_blocked(const ir_graph *g, vmatch *m);
 
 /* V = Σ Z_t G_t Z_tᵀ + D with at least one term, a diagonal part, and a
  * stacked Z narrower than V. */
@@ -186,6 +211,7 @@ static vmatch *match_v(const ir_graph *g, ir_val v)
         ir_free(m);
         return NULL;
     }
+    m->blocked = match_blocked(g, m);
     return m;
 }
 
@@ -288,7 +314,8 @@ static ir_val z_times(ir_graph *ng, const ir_val *map, const piece *p, ir_val s)
     return x == IR_NONE ? r : st_rowmul(ng, r, x);
 }
 
-/* Z_aᵀ diag(w) Z_b: [q_a, q_b]; wv is w as a vector [n]. */
+/* Z_aᵀ diag(w) Z_b: [q_a, q_b]; wv is w as a vector [n]; w = wv = IR_NONE
+ * for w = 1. */
 static ir_val cross_block(ir_graph *ng, const ir_val *map, const piece *a, const piece *b,
                           ir_val w, ir_val wv)
 {
@@ -299,11 +326,237 @@ static ir_val cross_block(ir_graph *ng, const ir_val *map, const piece *a, const
         const piece *oh = a->onehot ? a : b, *dz = a->onehot ? b : a;
         ir_val x = scale_of(ng, map, oh), ww = wv;
         if (x != IR_NONE)
-            ww = ir_binary(ng, IR_OP_MUL, ww, x);
-        ir_val t = st_segsum(ng, st_rowmul(ng, map[dz->z], ww), codes_of(map, oh), oh->q);
+            ww = ww == IR_NONE ? x : ir_binary(ng, IR_OP_MUL, ww, x);
+        ir_val zd = map[dz->z];
+        ir_val t = st_segsum(ng, ww == IR_NONE ? zd : st_rowmul(ng, zd, ww), codes_of(map, oh),
+                             oh->q);
         return a->onehot ? t : st_t(ng, t);
     }
-    return st_matmul(ng, map[a->z], st_rowmul(ng, map[b->z], w), 1, 0);
+    return st_matmul(ng, map[a->z], w == IR_NONE ? map[b->z] : st_rowmul(ng, map[b->z], w), 1,
+                     0);
+}
+
+/* ---- one grouping factor: M block-diagonal by level ---------------------------- */
+
+/* When every piece of Z is one_hot(c) (optionally row-scaled) for one and the
+ * same codes c with L levels — a random intercept and slopes on one factor,
+ * pieces 0..k-1 effect-major — and each term's G keeps the levels apart
+ * (σ²I, diag(v), A ⊗ s·I_L with Λ = Λ_A ⊗ √s I_L), then Zᵀ D⁻¹ Z, Λ and
+ * hence M are block-diagonal after ordering the columns level-major: level l
+ * has its own k × k blocks
+ *
+ *   C_l[a, b] = Σ_{i: c_i = l} w_i x_ai x_bi,   M_l = I_k + Λ_lᵀ C_l Λ_l,
+ *
+ * so M is emitted as [L, k, k] and factorised by one batched Cholesky: O(n k²
+ * + L k³) instead of O((L k)³) for a dense r × r M.  Λ_l is [L, k] (diagonal
+ * Λ) or [L, k, k]. */
+enum { MAX_BLOCK_K = 16 };
+
+/* Term t's G keeps the levels of its pieces apart (see above). */
+static int term_level_ok(const ir_graph *g, const term *t, int64_t levels)
+{
+    ir_val s;
+    if (t->g == IR_NONE || st_scaled_eye(g, t->g, &s))
+        return 1;
+    const ir_node *n = ir_node_at(g, t->g);
+    if (n->op == IR_OP_DIAG_EMBED && n->shape.rank == 2)
+        return 1;
+    if (n->op != IR_OP_KRON || n->shape.rank != 2)
+        return 0;
+    const ir_shape *as = ir_shape_of(g, n->input[0]), *bs = ir_shape_of(g, n->input[1]);
+    return as->rank == 2 && as->dim[0] == as->dim[1] && as->dim[0] == t->npiece &&
+           bs->rank == 2 && bs->dim[0] == levels && bs->dim[1] == levels &&
+           st_scaled_eye(g, n->input[1], &s);
+}
+
+static int match_blocked(const ir_graph *g, vmatch *m)
+{
+    if (m->npiece < 1 || m->npiece > MAX_BLOCK_K)
+        return 0;
+    const piece *p0 = &m->piece[0];
+    for (int p = 0; p < m->npiece; p++) {
+        const piece *pc = &m->piece[p];
+        if (!pc->onehot || pc->oh.codes != p0->oh.codes || pc->q != p0->q)
+            return 0;
+    }
+    for (int t = 0; t < m->nterm; t++)
+        if (!term_level_ok(g, &m->term[t], p0->q))
+            return 0;
+    m->levels = p0->q;
+    return 1;
+}
+
+/* scalar s (rank 0) times x, any shape. */
+static ir_val scale_by(ir_graph *ng, ir_val x, ir_val s)
+{
+    if (!ir_graph_ok(ng))
+        return IR_NONE;
+    ir_shape xs = *ir_shape_of(ng, x);
+    return ir_binary(ng, IR_OP_MUL, x, ir_broadcast_trailing(ng, s, &xs));
+}
+
+/* Term t's Λ per level: [L, k_t] (diag) or [L, k_t, k_t]. */
+static lam level_factor(ir_graph *ng, const ir_graph *g, const ir_val *map, const term *t,
+                        int64_t levels)
+{
+    int64_t k = t->npiece;
+    ir_shape vs = {.rank = 2, .dim = {levels, k}};
+    ir_val s;
+    lam r;
+    if (t->g == IR_NONE) {
+        r = (lam){1, ad_fill(ng, 1.0, &vs)};
+    } else if (st_scaled_eye(g, t->g, &s)) {
+        r = (lam){1, s == IR_NONE ? ad_fill(ng, 1.0, &vs)
+                                  : ir_broadcast_trailing(
+                                        ng, ir_unary(ng, IR_OP_SQRT, st_as_scalar(ng, map[s])),
+                                        &vs)};
+    } else {
+        const ir_node *n = ir_node_at(g, t->g);
+        if (n->op == IR_OP_DIAG_EMBED) { /* √v, effect-major [k L] -> [L, k] */
+            int64_t kl[2] = {k, levels};
+            r = (lam){1, st_t(ng, st_reshape(ng, ir_unary(ng, IR_OP_SQRT, map[n->input[0]]), 2,
+                                             kl))};
+        } else { /* A ⊗ s·I_L: Λ_l = √s Λ_A for every level */
+            lam la = factor(ng, g, map, n->input[0], k);
+            ir_shape bs = la.diag ? vs : (ir_shape){.rank = 3, .dim = {levels, k, k}};
+            r = (lam){la.diag, ir_broadcast_trailing(ng, la.v, &bs)};
+            st_scaled_eye(g, n->input[1], &s);
+            if (s != IR_NONE)
+                r.v = scale_by(ng, r.v, ir_unary(ng, IR_OP_SQRT, st_as_scalar(ng, map[s])));
+        }
+    }
+    if (t->scale != IR_NONE)
+        r.v = scale_by(ng, r.v, ir_unary(ng, IR_OP_SQRT, st_as_scalar(ng, map[t->scale])));
+    return r;
+}
+
+/* Per-level blocks [L, k_t, k_t] on the diagonal of [L, k, k]. */
+static ir_val blockdiag_levels(ir_graph *ng, int n, const ir_val *blocks, int64_t levels)
+{
+    if (n == 1)
+        return blocks[0];
+    ir_val rows[MAX_BLOCK_K], row[MAX_BLOCK_K];
+    for (int i = 0; i < n && ir_graph_ok(ng); i++) {
+        for (int j = 0; j < n && ir_graph_ok(ng); j++) {
+            if (i == j) {
+                row[j] = blocks[i];
+                continue;
+            }
+            ir_shape z = {.rank = 3,
+                          .dim = {levels, ir_shape_of(ng, blocks[i])->dim[1],
+                                  ir_shape_of(ng, blocks[j])->dim[2]}};
+            row[j] = ad_fill(ng, 0.0, &z);
+        }
+        rows[i] = ir_graph_ok(ng) ? st_concat(ng, n, row, 2) : IR_NONE;
+    }
+    return ir_graph_ok(ng) ? st_concat(ng, n, rows, 1) : IR_NONE;
+}
+
+/* Λ per level and chol(M) per level; m->w is set, wv is D⁻¹ as [n] or
+ * IR_NONE for a scalar D⁻¹ (applied to the per-level sums). */
+static void emit_blocked(ir_graph *ng, const ir_graph *g, const ir_val *map, vmatch *m,
+                         ir_val wv)
+{
+    int64_t levels = m->levels, k = m->npiece;
+    lam lt[MAX_TERMS];
+    int all_diag = 1;
+    for (int t = 0; t < m->nterm; t++) {
+        lt[t] = level_factor(ng, g, map, &m->term[t], levels);
+        all_diag = all_diag && lt[t].diag;
+    }
+    ir_val parts[MAX_TERMS];
+    for (int t = 0; t < m->nterm; t++)
+        parts[t] = all_diag || !lt[t].diag ? lt[t].v : ir_unary(ng, IR_OP_DIAG_EMBED, lt[t].v);
+    m->lam_diag = all_diag;
+    m->lam = all_diag ? st_concat(ng, m->nterm, parts, 1)
+                      : blockdiag_levels(ng, m->nterm, parts, levels);
+    /* C_l: the k² weighted cross sums per level in one segment sum. */
+    ir_val col[MAX_BLOCK_K * MAX_BLOCK_K];
+    int64_t n1[2] = {m->n, 1};
+    for (int a = 0; a < k && ir_graph_ok(ng); a++)
+        for (int b = 0; b < k && ir_graph_ok(ng); b++) {
+            if (b < a) {
+                col[a * k + b] = col[b * k + a];
+                continue;
+            }
+            ir_val c = wv, xa = scale_of(ng, map, &m->piece[a]),
+                   xb = scale_of(ng, map, &m->piece[b]);
+            if (xa != IR_NONE)
+                c = c == IR_NONE ? xa : ir_binary(ng, IR_OP_MUL, c, xa);
+            if (xb != IR_NONE)
+                c = c == IR_NONE ? xb : ir_binary(ng, IR_OP_MUL, c, xb);
+            if (c == IR_NONE)
+                c = st_fill_vector(ng, st_const(ng, 1.0), m->n);
+            col[a * k + b] = st_reshape(ng, c, 2, n1);
+        }
+    if (!ir_graph_ok(ng))
+        return;
+    ir_val cs = st_segsum(ng, st_concat(ng, (int)(k * k), col, 1), codes_of(map, &m->piece[0]),
+                          levels);
+    int64_t lkk[3] = {levels, k, k};
+    ir_val c = st_reshape(ng, cs, 3, lkk);
+    if (wv == IR_NONE) /* a scalar D⁻¹ */
+        c = scale_by(ng, c, m->w);
+    ir_val mm;
+    if (all_diag)
+        mm = ir_binary(ng, IR_OP_MUL, c, ir_binary(ng, IR_OP_OUTER, m->lam, m->lam));
+    else
+        mm = st_matmul(ng, m->lam, st_matmul(ng, c, m->lam, 0, 0), 1, 0);
+    mm = ir_binary(ng, IR_OP_ADD, mm, ad_eye_like(ng, mm));
+    m->lm = ir_unary(ng, IR_OP_CHOLESKY, mm);
+    ir_graph_note_rewrite(ng, "woodbury-blocked", 1);
+}
+
+/* Zᵀ D⁻¹ B for B [n, c], the products with the data first: with a scalar
+ * D⁻¹ = w the segment sums are of B itself (free of θ when B is data) and w
+ * scales the small result.  Per piece: up[p] [q_p, c]. */
+static void zt_winv(ir_graph *ng, const ir_val *map, vmatch *m, ir_val b, ir_val *up)
+{
+    int scalar = ir_graph_ok(ng) && ir_shape_of(ng, m->w)->rank == 0;
+    ir_val bt = scalar ? b : st_rowmul(ng, b, m->w);
+    for (int p = 0; p < m->npiece; p++) {
+        up[p] = zt_times(ng, map, &m->piece[p], bt);
+        if (scalar)
+            up[p] = scale_by(ng, up[p], m->w);
+    }
+}
+
+/* S = Λ M⁻¹ Λᵀ Zᵀ D⁻¹ B for B [n, c] through the per-level M: [L, k, c]. */
+static ir_val emit_s_blocked(ir_graph *ng, const ir_val *map, vmatch *m, ir_val b)
+{
+    int64_t levels = m->levels, k = m->npiece;
+    if (!ir_graph_ok(ng))
+        return IR_NONE;
+    int64_t nc = ir_shape_of(ng, b)->dim[1];
+    int64_t l1c[3] = {levels, 1, nc};
+    ir_val up[MAX_PIECES];
+    zt_winv(ng, map, m, b, up);
+    for (int p = 0; p < k; p++)
+        up[p] = st_reshape(ng, up[p], 3, l1c);
+    ir_val u = st_concat(ng, (int)k, up, 1); /* [L, k, c] */
+    ir_val lamb = IR_NONE;
+    if (m->lam_diag && ir_graph_ok(ng)) {
+        ir_shape us = *ir_shape_of(ng, u);
+        int64_t axes[2] = {0, 1};
+        lamb = ad_broadcast(ng, m->lam, &us, axes);
+        u = ir_binary(ng, IR_OP_MUL, u, lamb);
+    } else {
+        u = st_matmul(ng, m->lam, u, 1, 0);
+    }
+    ir_val s = ir_binary(ng, IR_OP_CHOSOLVE, m->lm, u);
+    return m->lam_diag ? ir_binary(ng, IR_OP_MUL, s, lamb) : st_matmul(ng, m->lam, s, 0, 0);
+}
+
+/* Piece p's rows of S: [q_p, c]. */
+static ir_val s_piece(ir_graph *ng, const vmatch *m, ir_val s, int p)
+{
+    const piece *pc = &m->piece[p];
+    if (!m->blocked)
+        return st_slice(ng, s, 0, pc->col0, pc->col0 + pc->q);
+    if (!ir_graph_ok(ng))
+        return IR_NONE;
+    int64_t lc[2] = {m->levels, ir_shape_of(ng, s)->dim[2]};
+    return st_reshape(ng, st_slice(ng, s, 1, p, p + 1), 2, lc);
 }
 
 /* The shared values of a matched V: D⁻¹, Λ, chol(M), log|V|. */
@@ -329,13 +582,23 @@ static void emit_shared(ir_graph *ng, const ir_graph *g, const ir_val *map, vmat
     ir_val logdet_d = all_scalar ? ir_binary(ng, IR_OP_MUL, st_const(ng, (double)m->n),
                                              ir_unary(ng, IR_OP_LOG, d))
                                  : st_sum_all(ng, ir_unary(ng, IR_OP_LOG, d));
-    ir_val wv = all_scalar ? st_fill_vector(ng, m->w, m->n) : m->w;
+    /* With a scalar D⁻¹ = w, C = w Zᵀ Z: the sums are of the data alone (free
+     * of θ in a mixed model) and w scales the q × q result. */
+    ir_val wv = all_scalar ? IR_NONE : m->w;
+    if (m->blocked) {
+        emit_blocked(ng, g, map, m, wv);
+        m->logdet = ir_binary(ng, IR_OP_ADD, logdet_d, st_logdet_chol(ng, m->lm));
+        return;
+    }
 
     /* Λ = blockdiag(Λ_t). */
     lam lt[MAX_TERMS];
     int all_diag = 1;
     for (int t = 0; t < m->nterm; t++) {
         lt[t] = factor(ng, g, map, m->term[t].g, m->term[t].q);
+        if (m->term[t].scale != IR_NONE) /* s G = (√s Λ)(√s Λ)ᵀ */
+            lt[t].v = st_rowmul(ng, lt[t].v,
+                                ir_unary(ng, IR_OP_SQRT, st_as_scalar(ng, map[m->term[t].scale])));
         all_diag = all_diag && lt[t].diag;
     }
     ir_val parts[MAX_TERMS];
@@ -354,7 +617,7 @@ static void emit_shared(ir_graph *ng, const ir_graph *g, const ir_val *map, vmat
     ir_val *rows = blk + np * np;
     for (int a = 0; a < np; a++)
         for (int b = a; b < np; b++) {
-            blk[a * np + b] = cross_block(ng, map, &m->piece[a], &m->piece[b], m->w, wv);
+            blk[a * np + b] = cross_block(ng, map, &m->piece[a], &m->piece[b], wv, wv);
             if (b != a)
                 blk[b * np + a] = st_t(ng, blk[a * np + b]);
         }
@@ -362,6 +625,8 @@ static void emit_shared(ir_graph *ng, const ir_graph *g, const ir_val *map, vmat
         rows[a] = st_concat(ng, np, blk + a * np, 1);
     ir_val c = ir_graph_ok(ng) ? st_concat(ng, np, rows, 0) : IR_NONE;
     ir_free(blk);
+    if (all_scalar)
+        c = scale_by(ng, c, m->w);
 
     /* M = I + Λᵀ C Λ. */
     ir_val mm;
@@ -375,24 +640,50 @@ static void emit_shared(ir_graph *ng, const ir_graph *g, const ir_val *map, vmat
     m->logdet = ir_binary(ng, IR_OP_ADD, logdet_d, st_logdet_chol(ng, m->lm));
 }
 
-/* V⁻¹ B for B [n, k]. */
-static ir_val emit_solve(ir_graph *ng, const ir_val *map, vmatch *m, ir_val b)
+/* S = Λ M⁻¹ Λᵀ Zᵀ D⁻¹ B for B [n, c]: [q, c], or [L, k, c] when blocked. */
+static ir_val emit_s(ir_graph *ng, const ir_val *map, vmatch *m, ir_val b)
 {
-    ir_val bt = st_rowmul(ng, b, m->w);
+    if (m->blocked)
+        return emit_s_blocked(ng, map, m, b);
     ir_val up[MAX_PIECES];
-    for (int p = 0; p < m->npiece; p++)
-        up[p] = zt_times(ng, map, &m->piece[p], bt);
+    zt_winv(ng, map, m, b, up);
     ir_val u = st_concat(ng, m->npiece, up, 0);
     u = m->lam_diag ? st_rowmul(ng, u, m->lam) : st_matmul(ng, m->lam, u, 1, 0);
     ir_val s = ir_binary(ng, IR_OP_CHOSOLVE, m->lm, u);
-    s = m->lam_diag ? st_rowmul(ng, s, m->lam) : st_matmul(ng, m->lam, s, 0, 0);
+    return m->lam_diag ? st_rowmul(ng, s, m->lam) : st_matmul(ng, m->lam, s, 0, 0);
+}
+
+/* V⁻¹ B = D⁻¹ (B − Z S) for B [n, c]. */
+static ir_val emit_solve(ir_graph *ng, const ir_val *map, vmatch *m, ir_val b)
+{
+    ir_val s = emit_s(ng, map, m, b);
     ir_val zs = IR_NONE;
     for (int p = 0; p < m->npiece; p++) {
-        const piece *pc = &m->piece[p];
-        ir_val part = z_times(ng, map, pc, st_slice(ng, s, 0, pc->col0, pc->col0 + pc->q));
+        ir_val part = z_times(ng, map, &m->piece[p], s_piece(ng, m, s, p));
         zs = zs == IR_NONE ? part : ir_binary(ng, IR_OP_ADD, zs, part);
     }
-    return ir_binary(ng, IR_OP_SUB, bt, st_rowmul(ng, zs, m->w));
+    return st_rowmul(ng, ir_binary(ng, IR_OP_SUB, b, zs), m->w);
+}
+
+/* Aᵀ V⁻¹ B for A [n, a], B [n, c] and a scalar D⁻¹ = w:
+ *
+ *   Aᵀ V⁻¹ B = w (Aᵀ B − (Zᵀ A)ᵀ S)      ([a, c])
+ *
+ * Aᵀ B, Zᵀ A and (in S) Zᵀ B are products with the data: when A and B are
+ * data they do not depend on θ, so no derivative with respect to θ does
+ * O(n) work — the REML criterion's Xᵀ V⁻¹ X, Xᵀ V⁻¹ y and yᵀ V⁻¹ y then cost
+ * O(n) once per evaluation and O(q) per derivative direction (lme4
+ * precomputes the same cross products). */
+static ir_val emit_bilinear(ir_graph *ng, const ir_val *map, vmatch *m, ir_val a, ir_val b)
+{
+    ir_val s = emit_s(ng, map, m, b);
+    ir_val acc = IR_NONE;
+    for (int p = 0; p < m->npiece; p++) {
+        ir_val part = st_matmul(ng, zt_times(ng, map, &m->piece[p], a), s_piece(ng, m, s, p), 1,
+                                0);
+        acc = acc == IR_NONE ? part : ir_binary(ng, IR_OP_ADD, acc, part);
+    }
+    return scale_by(ng, ir_binary(ng, IR_OP_SUB, st_matmul(ng, a, b, 1, 0), acc), m->w);
 }
 
 /* ---- the pass --------------------------------------------------------------------- */
@@ -425,6 +716,76 @@ static int factor_uses_ok(const ir_graph *g, const st_uses *u, ir_val l)
         }
     }
     return 1;
+}
+
+/* The rewritten solve (solve(V, B) or cholesky_solve(chol V, B), B [n, c])
+ * that v is, possibly through reshapes keeping n rows ([n, 1] <-> [n]), or
+ * IR_NONE. */
+static ir_val solve_behind(const ir_graph *g, const wctx *c, ir_val v)
+{
+    for (;;) {
+        if (c->kind[v] == W_SOLVE || c->kind[v] == W_CHOSOLVE)
+            return v;
+        const ir_node *n = ir_node_at(g, v);
+        if (n->op != IR_OP_RESHAPE)
+            return IR_NONE;
+        v = n->input[0];
+    }
+}
+
+/* The matched V of a rewritten solve node. */
+static vmatch *vm_of_solve(const ir_graph *g, const wctx *c, ir_val sv)
+{
+    const ir_node *n = ir_node_at(g, sv);
+    return c->kind[sv] == W_SOLVE ? c->vm[n->input[0]]
+                                  : c->vm[ir_node_at(g, n->input[0])->input[0]];
+}
+
+/* D of a matched V is a scalar multiple of I (every part s·I). */
+static int d_scalar(const vmatch *m)
+{
+    for (int i = 0; i < m->nd; i++)
+        if (m->d[i].vec != IR_NONE)
+            return 0;
+    return 1;
+}
+
+/* Aᵀ R with R a rewritten solve V⁻¹B of the same rows, a scalar D:
+ * matmul(transpose(A), R) or matmul[ta](A, R), all rank 2.  Sets *a. */
+static int match_bilinear(const ir_graph *g, const wctx *c, const ir_node *n, ir_val *a,
+                          ir_val *sv)
+{
+    if (n->op != IR_OP_MATMUL || n->shape.rank != 2 || n->attr[1])
+        return 0;
+    *sv = solve_behind(g, c, n->input[1]);
+    if (*sv == IR_NONE || !ir_shape_equal(ir_shape_of(g, n->input[1]), ir_shape_of(g, *sv)) ||
+        !d_scalar(vm_of_solve(g, c, *sv)))
+        return 0;
+    *a = n->attr[0] ? n->input[0] : st_transposed(g, n->input[0]);
+    const vmatch *m = vm_of_solve(g, c, *sv);
+    return *a != IR_NONE && ir_shape_of(g, *a)->rank == 2 && ir_shape_of(g, *a)->dim[0] == m->n;
+}
+
+/* Σ a ⊙ r over [n] vectors with r a rewritten solve V⁻¹b (b [n, 1]), a
+ * scalar D: aᵀ V⁻¹ b.  Sets *a (the other factor). */
+static int match_quadratic(const ir_graph *g, const wctx *c, const ir_node *n, ir_val *a,
+                           ir_val *sv)
+{
+    if (n->op != IR_OP_SUM || n->attr[0] != 1 || n->shape.rank != 0)
+        return 0;
+    const ir_node *mn = ir_node_at(g, n->input[0]);
+    if (mn->op != IR_OP_MUL || mn->shape.rank != 1)
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        *sv = solve_behind(g, c, mn->input[k]);
+        if (*sv != IR_NONE && ir_node_at(g, *sv)->shape.dim[1] == 1 &&
+            mn->shape.dim[0] == ir_node_at(g, *sv)->shape.dim[0] &&
+            d_scalar(vm_of_solve(g, c, *sv))) {
+            *a = mn->input[1 - k];
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* The matched V behind value v (computed once per V). */
@@ -466,6 +827,24 @@ static ir_val emit(void *ctxp, ir_graph *ng, const ir_graph *g, ir_val v, const 
         emit_shared(ng, g, map, m);
         ir_graph_note_rewrite(ng, "woodbury-logdet", 1);
         return ir_binary(ng, IR_OP_MUL, st_const(ng, 0.5), m->logdet);
+    }
+    case W_BILINEAR:
+    case W_QUADRATIC: {
+        ir_val a, sv;
+        if (c->kind[v] == W_BILINEAR)
+            match_bilinear(g, c, n, &a, &sv);
+        else
+            match_quadratic(g, c, n, &a, &sv);
+        vmatch *m = vm_of_solve(g, c, sv);
+        emit_shared(ng, g, map, m);
+        ir_val b = map[ir_node_at(g, sv)->input[1]], av = map[a];
+        if (c->kind[v] == W_BILINEAR) {
+            ir_graph_note_rewrite(ng, "woodbury-bilinear", 1);
+            return emit_bilinear(ng, map, m, av, b);
+        }
+        int64_t n1[2] = {m->n, 1};
+        ir_graph_note_rewrite(ng, "woodbury-bilinear", 1);
+        return st_as_scalar(ng, emit_bilinear(ng, map, m, st_reshape(ng, av, 2, n1), b));
     }
     default:
         return ST_KEEP;
@@ -509,7 +888,18 @@ sj_status pass_structure_woodbury(ir_graph **gp, int *changed, ir_err *err)
             if (c.kind[n->input[0]] == W_CHOL)
                 c.kind[v] = W_CHOSOLVE, any = 1;
             break;
+        case IR_OP_MATMUL: {
+            ir_val a, sv;
+            if (match_bilinear(g, &c, n, &a, &sv))
+                c.kind[v] = W_BILINEAR, any = 1;
+            break;
+        }
         case IR_OP_SUM: {
+            ir_val a, sv;
+            if (match_quadratic(g, &c, n, &a, &sv)) {
+                c.kind[v] = W_QUADRATIC, any = 1;
+                break;
+            }
             const ir_node *ln = ir_node_at(g, n->input[0]);
             if (n->attr[0] != 1 || ln->op != IR_OP_LOG)
                 break;

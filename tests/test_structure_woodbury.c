@@ -3,7 +3,12 @@
  * random slope and a diagonal residual, nested factors with a dense design
  * term — the rewritten graph equals the dense one in value, gradient and
  * Hessian (1e-10 relative); the printed graph names the rewrites; a V
- * without a diagonal part is left alone; and sleepstudy's REML criterion,
+ * without a diagonal part is left alone; with one grouping factor (every
+ * piece of Z one-hot on the same codes, G keeping levels apart) M is
+ * factorised per level (woodbury-blocked: a random intercept and two slopes
+ * with an unstructured Σ ⊗ I, intercept and slope terms sharing the codes
+ * with scalar and diagonal ⊗ s·I variances), and not for crossed factors;
+ * and sleepstudy's REML criterion,
  * written with one-hot designs, still matches lme4 at its optimum with no
  * n × n value left in the graph. */
 #include "test_structure_check.h"
@@ -34,7 +39,8 @@ static void test_one_factor_reml(void **state)
     int64_t n = 40, two = 2, xd[2] = {n, 2};
     val in[4] = {st_random(&rng, 1, &two, -0.5, 0.5), st_random(&rng, 1, &n, -2, 2),
                  st_random(&rng, 2, xd, -1, 1), st_codes(&rng, n, 5)};
-    static const char *const fired[] = {"woodbury-cholesky-solve", "woodbury-logdet", NULL};
+    static const char *const fired[] = {"woodbury-blocked", "woodbury-cholesky-solve",
+                                        "woodbury-logdet", NULL};
     st_compare(ctx, f, 4, in, 0, fired, 1e-10);
     ad_free_all(in, 4);
     sj_fn_free(f);
@@ -196,6 +202,135 @@ static void test_no_match_unchanged(void **state)
     sj_ctx_free(ctx);
 }
 
+/* ---- one grouping factor: M per level (woodbury-blocked) ------------------------- */
+
+/* Three pieces on one factor a (intercept and two slopes) with G = Σ ⊗ I_5,
+ * Σ unstructured 3 × 3, and a diagonal D: log|V| + ⟨V⁻¹B, W⟩ through
+ * sj_logdet and sj_solve.  M is factorised per level ([5, 3, 3]). */
+static void test_blocked_three_pieces_solve(void **state)
+{
+    sj_ctx *ctx = NULL;
+    sj_graph *g = NULL;
+    assert_ok(sj_ctx_create(&ctx), NULL);
+    assert_ok(sj_graph_create(ctx, &g), ctx);
+    const char *d6[] = {"6"}, *db[] = {"n", "3"}, *dx[] = {"n", "2"};
+    sj_value theta = sj_input(g, "theta", 1, d6), a = sj_input(g, "a", 1, dn),
+             x = sj_input(g, "x", 2, dx), ld = sj_input(g, "logd", 1, dn),
+             bm = sj_input(g, "B", 2, db), w = sj_input(g, "W", 2, db);
+    sj_value za = sj_one_hot(g, a, "5");
+    sj_value zp[3] = {za, sj_mul(g, za, sj_slice(g, x, 1, 0, 1)),
+                      sj_mul(g, za, sj_slice(g, x, 1, 1, 2))};
+    sj_cov *t1 = sj_cov_propagate(g, "s", sj_cov_fixed(g, "Z", sj_concat(g, 3, zp, 1)),
+                                  sj_cov_kron(g, NULL, sj_cov_unstructured(g, "A", 3),
+                                              sj_cov_identity(g, "I", "5")));
+    sj_value v;
+    assert_ok(sj_cov_build(t1, theta, &v), ctx);
+    v = sj_add(g, v, sj_diag_embed(g, sj_exp(g, ld)));
+    sj_value out = sj_add(g, sj_logdet(g, v), sj_sum_all(g, sj_mul(g, sj_solve(g, v, bm), w)));
+    assert_ok(sj_graph_status(g), ctx);
+    sj_fn *f = NULL;
+    assert_ok(sj_fn_create(g, 1, &out, &f), ctx);
+    uint64_t rng = 21;
+    int64_t n = 40, six = 6, bd[2] = {n, 3}, xd[2] = {n, 2};
+    val in[6] = {st_random(&rng, 1, &six, -0.4, 0.4), st_codes(&rng, n, 5),
+                 st_random(&rng, 2, xd, -1.5, 1.5), st_random(&rng, 1, &n, -0.3, 0.3),
+                 st_random(&rng, 2, bd, -1, 1), st_random(&rng, 2, bd, -1, 1)};
+    static const char *const fired[] = {"woodbury-blocked", "woodbury-logdet", "woodbury-solve",
+                                        NULL};
+    st_compare(ctx, f, 6, in, 0, fired, 1e-10);
+    ad_free_all(in, 6);
+    sj_fn_free(f);
+    sj_graph_free(g);
+    sj_ctx_free(ctx);
+}
+
+/* Two terms on the same codes value, (1 | a) + (0 + x | a) with scalar
+ * variances, plus an independent-slopes term on a as diag(σ²_j) ⊗ (s·I)
+ * scaled by a variance: Λ per level is diagonal ([6, 4]); REML through the
+ * Cholesky path. */
+static void test_blocked_shared_codes_reml(void **state)
+{
+    sj_ctx *ctx = NULL;
+    sj_graph *g = NULL;
+    assert_ok(sj_ctx_create(&ctx), NULL);
+    assert_ok(sj_graph_create(ctx, &g), ctx);
+    const char *d6[] = {"6"}, *dx[] = {"n", "3"}, *dn1[] = {"n", "1"};
+    sj_value theta = sj_input(g, "theta", 1, d6), y = sj_input(g, "y", 1, dn),
+             x = sj_input(g, "X", 2, dx), a = sj_input(g, "a", 1, dn);
+    sj_value za = sj_one_hot(g, a, "6");
+    sj_value x1 = sj_slice(g, x, 1, 1, 2), x2 = sj_reshape(g, sj_slice(g, x, 1, 2, 3), 2, dn1);
+    sj_value zp[2] = {sj_mul(g, za, x1), sj_mul(g, za, x2)};
+    sj_cov *kids[4] = {
+        sj_cov_propagate(g, "i", sj_cov_fixed(g, "Z0", za),
+                         sj_cov_scalar(g, "a", "6", 1.0, sj_transform_exp2())),
+        sj_cov_propagate(g, "s", sj_cov_fixed(g, "Z1", zp[0]),
+                         sj_cov_scalar(g, "b", "6", 1.0, sj_transform_exp2())),
+        sj_cov_propagate(g, "d", sj_cov_fixed(g, "Z2", sj_concat(g, 2, zp, 1)),
+                         sj_cov_kron(g, NULL, sj_cov_diagonal(g, "D", 2, 1.0,
+                                                             sj_transform_exp2()),
+                                     sj_cov_scalar(g, "c", "6", 1.0, sj_transform_exp2()))),
+        sj_cov_scalar(g, "residual", "n", 1.0, sj_transform_exp2())};
+    sj_cov *root = sj_cov_sum(g, NULL, 4, kids);
+    assert_int_equal(sj_cov_nparam(root), 6);
+    sj_value v;
+    assert_ok(sj_cov_build(root, theta, &v), ctx);
+    sj_value out = sj_reml_criterion(g, v, x, y);
+    assert_ok(sj_graph_status(g), ctx);
+    sj_fn *f = NULL;
+    assert_ok(sj_fn_create(g, 1, &out, &f), ctx);
+    uint64_t rng = 22;
+    int64_t n = 48, six = 6, xd[2] = {n, 3};
+    val in[4] = {st_random(&rng, 1, &six, -0.4, 0.4), st_random(&rng, 1, &n, -2, 2),
+                 st_random(&rng, 2, xd, -1, 1), st_codes(&rng, n, 6)};
+    for (int64_t i = 0; i < n; i++)
+        in[2].data[3 * i] = 1; /* an intercept */
+    static const char *const fired[] = {"woodbury-blocked", "woodbury-cholesky-solve",
+                                        "woodbury-logdet", NULL};
+    st_compare(ctx, f, 4, in, 0, fired, 1e-10);
+    ad_free_all(in, 4);
+    sj_fn_free(f);
+    sj_graph_free(g);
+    sj_ctx_free(ctx);
+}
+
+/* Crossed or nested factors, or a dense piece, keep the dense r × r M. */
+static void test_blocked_not_for_crossed(void **state)
+{
+    sj_ctx *ctx = NULL;
+    sj_graph *g = NULL;
+    assert_ok(sj_ctx_create(&ctx), NULL);
+    assert_ok(sj_graph_create(ctx, &g), ctx);
+    const char *d3[] = {"3"}, *dx[] = {"n", "1"};
+    sj_value theta = sj_input(g, "theta", 1, d3), y = sj_input(g, "y", 1, dn),
+             x = sj_input(g, "X", 2, dx), a = sj_input(g, "a", 1, dn),
+             b = sj_input(g, "b", 1, dn);
+    sj_cov *kids[3] = {sj_cov_propagate(g, "a", sj_cov_dummy(g, "Za", a, "4", NULL),
+                                        sj_cov_scalar(g, "a", "4", 1.0, sj_transform_exp2())),
+                       sj_cov_propagate(g, "b", sj_cov_dummy(g, "Zb", b, "3", NULL),
+                                        sj_cov_scalar(g, "b", "3", 1.0, sj_transform_exp2())),
+                       sj_cov_scalar(g, "residual", "n", 1.0, sj_transform_exp2())};
+    sj_cov *root = sj_cov_sum(g, NULL, 3, kids);
+    sj_value v;
+    assert_ok(sj_cov_build(root, theta, &v), ctx);
+    sj_value out = sj_reml_criterion(g, v, x, y);
+    assert_ok(sj_graph_status(g), ctx);
+    sj_fn *f = NULL;
+    assert_ok(sj_fn_create(g, 1, &out, &f), ctx);
+    uint64_t rng = 23;
+    int64_t n = 30, three = 3, xd[2] = {n, 1};
+    val in[5] = {st_random(&rng, 1, &three, -0.4, 0.4), st_random(&rng, 1, &n, -2, 2),
+                 st_random(&rng, 2, xd, 1, 1), st_codes(&rng, n, 4), st_codes(&rng, n, 3)};
+    static const char *const fired[] = {"woodbury-cholesky-solve", "woodbury-logdet", NULL};
+    st_compare(ctx, f, 5, in, 0, fired, 1e-10);
+    char *text = st_print(ctx, f, 5, in);
+    assert_null(strstr(text, "woodbury-blocked"));
+    sj_string_free(text);
+    ad_free_all(in, 5);
+    sj_fn_free(f);
+    sj_graph_free(g);
+    sj_ctx_free(ctx);
+}
+
 /* ---- sleepstudy, Reaction ~ Days + (Days | Subject), one-hot designs ---------- */
 
 enum { NSLEEP = 180 };
@@ -279,7 +414,8 @@ static void test_sleepstudy_onehot_lme4(void **state)
     /* Derivatives away from the optimum, where the gradient is not zero. */
     for (int i = 0; i < 4; i++)
         in[0].data[i] += 0.1 * (i + 1);
-    static const char *const fired[] = {"woodbury-cholesky-solve", "woodbury-logdet", NULL};
+    static const char *const fired[] = {"woodbury-blocked", "woodbury-cholesky-solve",
+                                        "woodbury-logdet", NULL};
     st_compare(ctx, f, 4, in, 0, fired, 1e-10);
     ad_free_all(in, 4);
     sj_fn_free(f);
@@ -294,6 +430,9 @@ int main(void)
         cmocka_unit_test(test_crossed_slopes_logdet_solve),
         cmocka_unit_test(test_nested_and_dense_reml),
         cmocka_unit_test(test_no_match_unchanged),
+        cmocka_unit_test(test_blocked_three_pieces_solve),
+        cmocka_unit_test(test_blocked_shared_codes_reml),
+        cmocka_unit_test(test_blocked_not_for_crossed),
         cmocka_unit_test(test_sleepstudy_onehot_lme4),
     };
     return cmocka_run_group_tests_name("structure_woodbury", tests, NULL, NULL);
