@@ -62,6 +62,9 @@ typedef struct cg_lower {
     LLVMValueRef *base;  /* per node: first element, or NULL */
     LLVMValueRef *temp;  /* per node: workspace, or NULL */
     LLVMValueRef flat;   /* linear index inside a flat elementwise loop */
+    /* Inside a split elementwise loop (lower_elementwise.c): the outer and
+     * inner counters, which broadcasts read their operand with; else NULL. */
+    LLVMValueRef split_outer, split_inner;
     double **consts;     /* kernel-owned copies of constants (per node) */
     int novec;           /* > 0: loops begun now are not vectorised */
     int in_body;         /* > 0: emitting an outlined batch body (lower_batch.c) */
@@ -99,6 +102,8 @@ typedef struct cg_rule {
 #include "ir/ops.def"
 
 const cg_rule *cg_rule_of(ir_op op);
+/* A broadcast's element inside a split elementwise loop (lower_elementwise.c). */
+LLVMValueRef cg_split_read(cg_lower *L, ir_val b);
 
 /* ---- shared emitters (emit.c) ----------------------------------------------- */
 
@@ -196,10 +201,26 @@ typedef struct cg_code cg_code;
 /* Creates a context and module set up for the JIT's target. */
 sj_status cg_jit_module(const char *name, LLVMContextRef *cx, LLVMModuleRef *m, void **tsc,
                         ir_err *err);
-/* Verifies, optimises and compiles m (consumed, with tsc); returns the code
- * handle, the address of `fname` and the optimised IR text. */
-sj_status cg_jit_compile(LLVMModuleRef m, void *tsc, const char *fname, int opt_level,
-                         cg_code **code, void **addr, char **ir_text, ir_err *err);
+/* Verifies (debug builds), optimises and compiles m (consumed, with tsc);
+ * returns the code handle and the address of `fname`.  quick: machine code
+ * by LLVM's fast path (cg_quick_codegen). */
+sj_status cg_jit_compile(LLVMModuleRef m, void *tsc, const char *fname, int opt_level, int quick,
+                         cg_code **code, void **addr, ir_err *err);
+/* Optimises m as cg_jit_compile does and returns its text (m and tsc
+ * consumed; nothing is compiled). */
+sj_status cg_jit_text(LLVMModuleRef m, void *tsc, int opt_level, int quick, char **text,
+                      ir_err *err);
+
+/* Whether a kernel of g gets its machine code by LLVM's fast path (FastISel,
+ * no loop strength reduction or machine-level optimisation): at opt level 2, when its loops touch few elements
+ * (at most CG_QUICK_MAX_ELEMS summed over the ops, each counted by its
+ * largest operand or result) and it has no fit op.  Then the IR pipeline
+ * leaves out loop vectorisation and every function is marked optnone after
+ * it, so machine-code generation, the larger part of a compile, takes about
+ * half the time; the code is slower by about a ns per element
+ * (docs/codegen.md, "the fast machine-code path"). */
+int cg_quick_codegen(const ir_graph *g, const uint8_t *live, int opt_level);
+#define CG_QUICK_MAX_ELEMS 16384
 /* Disposes of a module not handed to cg_jit_compile. */
 void cg_jit_discard(LLVMModuleRef m, void *tsc);
 void cg_code_free(cg_code *c);

@@ -33,8 +33,17 @@ size_t cg_kernel_scratch_bytes(const cg_kernel *k);
  * (64-byte aligned, cg_kernel_scratch_bytes long). On failure returns the
  * status with err naming the op and value (e.g. "cholesky (value %7): matrix
  * [batch 0] is not positive definite"), and leaves outputs unchanged. */
-sj_status cg_kernel_run(const cg_kernel *k, const double *const *inputs, double *const *outputs,
+sj_status cg_kernel_run(cg_kernel *k, const double *const *inputs, double *const *outputs,
                         void *scratch, ir_err *err);
+/* Calls after which a fast-path kernel is compiled again with the full
+ * pipeline (cg_kernel_run): by then its slower code (about 0.3-2 us a call
+ * on a REML-sized kernel) has cost about what the fast path saved (about
+ * 18 ms of a 30 ms compile), so a function called a few times compiles
+ * quickly and one called thousands of times runs the optimised code. */
+#define CG_TIER_UP_CALLS 1000u
+/* 0 while a kernel runs the code of LLVM's fast path (small kernels, until
+ * their CG_TIER_UP_CALLS-th call), 1 once it runs fully optimised code. */
+int cg_kernel_tier(const cg_kernel *k);
 /* The optimised LLVM IR text of the kernel (malloc'd via ir_malloc, free with ir_free). */
 char *cg_kernel_llvm_ir(const cg_kernel *k);
 /* Compile time of this kernel in seconds. */

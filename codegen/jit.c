@@ -187,7 +187,15 @@ static const char light_pipeline[] =
     "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,"
     "loop-mssa(licm),loop-vectorize,instcombine<no-verify-fixpoint>,simplifycfg)";
 
-static sj_status optimise(LLVMModuleRef m, int opt_level, ir_err *err)
+/* The pipeline of the fast path (cg_quick_codegen): the light one without
+ * loop vectorisation (2.3 of its 6 ms on the REML kernel; loops of a few
+ * hundred elements gain little from it, and FastISel hands vector code back
+ * to the slower SelectionDAG). */
+static const char quick_pipeline[] =
+    "function(sroa,early-cse<memssa>,instcombine<no-verify-fixpoint>,simplifycfg,"
+    "loop-mssa(licm))";
+
+static sj_status optimise(LLVMModuleRef m, int opt_level, int quick, ir_err *err)
 {
     LLVMTargetMachineRef tm = host_machine(LLVMOrcLLJITGetTripleString(jit), opt_level);
     if (!tm)
@@ -199,7 +207,10 @@ static sj_status optimise(LLVMModuleRef m, int opt_level, ir_err *err)
      * compile from 55 to 72 ms; vectorised loops over memory ran no faster
      * with it (bench elementwise_vs_gcc: 1.00 either way). */
     LLVMPassBuilderOptionsSetLoopUnrolling(o, 0);
-    LLVMErrorRef e = LLVMRunPasses(m, opt_level >= 3 ? "default<O3>" : light_pipeline, tm, o);
+    LLVMErrorRef e = LLVMRunPasses(m, opt_level >= 3 ? "default<O3>"
+                                      : quick            ? quick_pipeline
+                                                         : light_pipeline,
+                                   tm, o);
     LLVMDisposePassBuilderOptions(o);
     LLVMDisposeTargetMachine(tm);
     if (e) {
@@ -219,6 +230,7 @@ static char *module_text(LLVMModuleRef m)
     return copy;
 }
 
+#ifndef NDEBUG
 static sj_status verify(LLVMModuleRef m, ir_err *err)
 {
     char *msg = NULL;
@@ -230,6 +242,58 @@ static sj_status verify(LLVMModuleRef m, ir_err *err)
     LLVMDisposeMessage(msg);
     return SJ_OK;
 }
+#else
+/* Release builds trust the lowering (the debug builds and the tests verify
+ * every module): verification was 0.2 ms of a 25 ms compile. */
+static sj_status verify(LLVMModuleRef m, ir_err *err)
+{
+    (void)m, (void)err;
+    return SJ_OK;
+}
+#endif
+
+/* Every defined function gets optnone (and noinline, which optnone
+ * requires), after optimisation: the machine-code pipeline then selects
+ * instructions with FastISel and skips loop strength reduction and the
+ * machine-level optimisations for them, which took about half of its time
+ * on a REML-sized kernel (docs/codegen.md). */
+static void mark_quick(LLVMModuleRef m)
+{
+    LLVMContextRef cx = LLVMGetModuleContext(m);
+    unsigned optnone = LLVMGetEnumAttributeKindForName("optnone", 7);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+        if (LLVMIsDeclaration(f))
+            continue;
+        LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                LLVMCreateEnumAttribute(cx, noinline, 0));
+        LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                LLVMCreateEnumAttribute(cx, optnone, 0));
+    }
+}
+
+static sj_status prepare(LLVMModuleRef m, int opt_level, int quick, ir_err *err)
+{
+    sj_status st = verify(m, err);
+    if (st == SJ_OK)
+        st = optimise(m, opt_level, quick, err);
+    if (st == SJ_OK && quick)
+        mark_quick(m);
+    return st;
+}
+
+sj_status cg_jit_text(LLVMModuleRef m, void *tsc, int opt_level, int quick, char **text,
+                      ir_err *err)
+{
+    *text = NULL;
+    sj_status st = ensure_jit(err);
+    if (st == SJ_OK)
+        st = prepare(m, opt_level, quick, err);
+    if (st == SJ_OK && !(*text = module_text(m)))
+        st = ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
+    cg_jit_discard(m, tsc);
+    return st;
+}
 
 static sj_status fail_llvm(ir_err *err, const char *what, LLVMErrorRef e)
 {
@@ -239,18 +303,16 @@ static sj_status fail_llvm(ir_err *err, const char *what, LLVMErrorRef e)
     return SJ_ERR_INTERNAL;
 }
 
-sj_status cg_jit_compile(LLVMModuleRef m, void *tsc, const char *fname, int opt_level,
-                         cg_code **code, void **addr, char **ir_text, ir_err *err)
+/* The IR text is not kept: printing it took 0.8 ms of a REML-sized compile;
+ * cg_kernel_llvm_ir makes it again on demand (cg_jit_text). */
+sj_status cg_jit_compile(LLVMModuleRef m, void *tsc, const char *fname, int opt_level, int quick,
+                         cg_code **code, void **addr, ir_err *err)
 {
-    sj_status st = verify(m, err);
-    if (st == SJ_OK)
-        st = optimise(m, opt_level, err);
-    char *text = st == SJ_OK ? module_text(m) : NULL;
-    cg_code *c = text ? ir_calloc(1, sizeof *c) : NULL;
+    sj_status st = prepare(m, opt_level, quick, err);
+    cg_code *c = st == SJ_OK ? ir_calloc(1, sizeof *c) : NULL;
     if (st == SJ_OK && !c)
         st = ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
     if (st != SJ_OK) {
-        ir_free(text);
         cg_jit_discard(m, tsc);
         return st;
     }
@@ -270,12 +332,10 @@ sj_status cg_jit_compile(LLVMModuleRef m, void *tsc, const char *fname, int opt_
     }
     pthread_mutex_unlock(&jit_lock);
     if (st != SJ_OK) {
-        ir_free(text);
         cg_code_free(c);
         return st;
     }
     *code = c;
-    *ir_text = text;
     return SJ_OK;
 }
 

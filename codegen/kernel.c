@@ -13,9 +13,20 @@ typedef int32_t kernel_fn(const double *const *in, double *const *out, char *scr
 
 struct cg_kernel {
     cg_code *code;
-    kernel_fn *fn;
+    _Atomic(kernel_fn *) fn;
     size_t scratch;
-    char *ir_text;
+    /* Tiering: a kernel compiled by the fast path counts its calls; the call
+     * that reaches CG_TIER_UP_CALLS compiles it again with the full pipeline
+     * and publishes that code, which later calls use (docs/codegen.md). */
+    atomic_uint calls;
+    cg_code *full_code;
+    atomic_int tier; /* 0: fast-path code, 1: full pipeline */
+    /* What cg_kernel_llvm_ir needs to lower and optimise again: the graph
+     * (owned by the caller, which keeps it as long as the kernel), the
+     * function's name, opt level and codegen path. */
+    const ir_graph *g;
+    char name[48];
+    int opt, quick;
     double seconds;
     cg_stats stats;
     uint32_t nnode;
@@ -48,10 +59,10 @@ void cg_kernel_free(cg_kernel *k)
     if (!k)
         return;
     cg_code_free(k->code);
+    cg_code_free(k->full_code);
     free_consts(k);
     ir_free(k->ops);
     ir_free(k->batch);
-    ir_free(k->ir_text);
     ir_free(k);
 }
 
@@ -95,14 +106,34 @@ static sj_status copy_consts(const ir_graph *g, const cg_plan *p, cg_kernel *k, 
     return SJ_OK;
 }
 
-static sj_status lower_and_jit(const ir_graph *g, const cg_plan *p, int opt, cg_kernel *k,
-                               ir_err *err)
+int cg_quick_codegen(const ir_graph *g, const uint8_t *live, int opt_level)
 {
-    char name[48];
-    snprintf(name, sizeof name, "sj_kernel_%lu", atomic_fetch_add(&next_kernel, 1));
+    if (opt_level >= 3)
+        return 0;
+    double elems = 0;
+    for (uint32_t v = 0; v < g->nnode; v++) {
+        const ir_node *n = &g->node[v];
+        if (!live[v] || n->op == IR_OP_INPUT || n->op == IR_OP_CONST)
+            continue;
+        if (n->op == IR_OP_FIT)
+            return 0; /* iterates: its loops run many times */
+        double most = (double)ir_shape_numel(&n->shape);
+        for (int i = 0; i < (int)n->ninput; i++) {
+            double in = (double)ir_shape_numel(ir_shape_of(g, n->input[i]));
+            most = in > most ? in : most;
+        }
+        elems += most;
+    }
+    return elems <= CG_QUICK_MAX_ELEMS;
+}
+
+/* Lowers g into a new module named k->name; *m and *tsc on success. */
+static sj_status lower_module(const ir_graph *g, const cg_plan *p, const cg_kernel *k,
+                              const char *name, LLVMModuleRef *m, void **tsc, cg_stats *stats,
+                              ir_err *err)
+{
     cg_lower L = {.g = g, .p = p, .err = err};
-    void *tsc = NULL;
-    sj_status st = cg_jit_module(name, &L.cx, &L.m, &tsc, err);
+    sj_status st = cg_jit_module(name, &L.cx, &L.m, tsc, err);
     if (st != SJ_OK)
         return st;
     L.base = ir_calloc(g->nnode ? g->nnode : 1, sizeof *L.base);
@@ -114,15 +145,37 @@ static sj_status lower_and_jit(const ir_graph *g, const cg_plan *p, int opt, cg_
     ir_free(L.base);
     ir_free(L.temp);
     if (st != SJ_OK) {
-        cg_jit_discard(L.m, tsc);
+        cg_jit_discard(L.m, *tsc);
+        *tsc = NULL;
         return st;
     }
-    void *addr = NULL;
-    st = cg_jit_compile(L.m, tsc, name, opt, &k->code, &addr, &k->ir_text, err);
+    *m = L.m;
+    if (stats)
+        *stats = L.stats;
+    return SJ_OK;
+}
+
+static sj_status lower_and_jit(const ir_graph *g, const cg_plan *p, int opt, cg_kernel *k,
+                               ir_err *err)
+{
+    snprintf(k->name, sizeof k->name, "sj_kernel_%lu", atomic_fetch_add(&next_kernel, 1));
+    k->g = g;
+    k->opt = opt;
+    k->quick = cg_quick_codegen(g, p->live, opt);
+    LLVMModuleRef m = NULL;
+    void *tsc = NULL;
+    cg_stats stats;
+    sj_status st = lower_module(g, p, k, k->name, &m, &tsc, &stats, err);
     if (st != SJ_OK)
         return st;
-    k->fn = (kernel_fn *)(uintptr_t)addr;
-    k->stats = L.stats;
+    void *addr = NULL;
+    st = cg_jit_compile(m, tsc, k->name, opt, k->quick, &k->code, &addr, err);
+    if (st != SJ_OK)
+        return st;
+    atomic_init(&k->fn, (kernel_fn *)(uintptr_t)addr);
+    atomic_init(&k->calls, 0);
+    atomic_init(&k->tier, !k->quick);
+    k->stats = stats;
     k->stats.nbuffer = p->nbuffer;
     k->stats.ninlined = p->ninlined;
     return SJ_OK;
@@ -163,7 +216,25 @@ sj_status cg_compile(const ir_graph *g, const cg_options *opt, cg_kernel **out, 
 size_t cg_kernel_scratch_bytes(const cg_kernel *k) { return k->scratch; }
 double cg_kernel_compile_seconds(const cg_kernel *k) { return k->seconds; }
 void cg_kernel_stats(const cg_kernel *k, cg_stats *out) { *out = k->stats; }
-char *cg_kernel_llvm_ir(const cg_kernel *k) { return ir_strdup(k->ir_text); }
+/* Lowered and optimised again, as the compile did (the same graph, name,
+ * constants' addresses and options give the same module). */
+char *cg_kernel_llvm_ir(const cg_kernel *k)
+{
+    if (!k || !k->g)
+        return NULL;
+    ir_err err = {0};
+    cg_plan p;
+    if (cg_plan_fill(k->g, &p, &err) != SJ_OK)
+        return NULL;
+    LLVMModuleRef m = NULL;
+    void *tsc = NULL;
+    char *text = NULL;
+    int full = atomic_load(&k->tier);
+    if (lower_module(k->g, &p, k, k->name, &m, &tsc, NULL, &err) == SJ_OK)
+        cg_jit_text(m, tsc, k->opt, k->quick && !full, &text, &err);
+    cg_plan_free(&p);
+    return text;
+}
 
 /* "[batch i, j]": the multi-index of batch item b over the axes of s before
  * its last two (as ir/eval words it). */
@@ -196,6 +267,16 @@ static sj_status explain(const cg_kernel *k, sj_status st, const void *scratch, 
         return ir_fail(err, SJ_ERR_INTERNAL, "kernel failed with a bad error record");
     const char *op = ir_op_name((ir_op)k->ops[v]);
     char b[96];
+    if ((ir_op)k->ops[v] == IR_OP_FIT) { /* ir_fit_native_run: (v, batch item) */
+        b[0] = '\0';
+        if (k->batch[v].rank >= 2)
+            snprintf(b, sizeof b, " [batch %" PRId64 "]", rec[1]);
+        if (st == SJ_ERR_DOMAIN)
+            return ir_fail(err, st, "fit (value %%%u): the objective is not finite at the "
+                           "starting point%s", v, b);
+        return ir_fail(err, st, "fit (value %%%u): the objective fails at the starting point%s "
+                       "(%s)", v, b, sj_status_name(st));
+    }
     batch_str(&k->batch[v], rec[1], b, sizeof b);
     switch (st) {
     case SJ_ERR_NOT_POSITIVE_DEFINITE:
@@ -213,10 +294,39 @@ static sj_status explain(const cg_kernel *k, sj_status st, const void *scratch, 
     }
 }
 
-sj_status cg_kernel_run(const cg_kernel *k, const double *const *inputs, double *const *outputs,
+/* The full-pipeline code of a fast-path kernel, compiled by the one call
+ * that reaches the threshold while the others go on with the fast code.  It
+ * is the same graph, plan and constants, so it computes the same bits (no
+ * fast-math flags: vectorising reorders no sums).  A failure keeps the fast
+ * code: it is an optimisation, not part of the call. */
+static void tier_up(cg_kernel *k)
+{
+    ir_err err = {0};
+    cg_plan p;
+    if (cg_plan_fill(k->g, &p, &err) != SJ_OK)
+        return;
+    char name[sizeof k->name + 8];
+    snprintf(name, sizeof name, "%s_full", k->name);
+    LLVMModuleRef m = NULL;
+    void *tsc = NULL, *addr = NULL;
+    if (lower_module(k->g, &p, k, name, &m, &tsc, NULL, &err) == SJ_OK &&
+        cg_jit_compile(m, tsc, name, k->opt, 0, &k->full_code, &addr, &err) == SJ_OK) {
+        atomic_store_explicit(&k->fn, (kernel_fn *)(uintptr_t)addr, memory_order_release);
+        atomic_store(&k->tier, 1);
+    }
+    cg_plan_free(&p);
+}
+
+int cg_kernel_tier(const cg_kernel *k) { return atomic_load(&k->tier); }
+
+sj_status cg_kernel_run(cg_kernel *k, const double *const *inputs, double *const *outputs,
                         void *scratch, ir_err *err)
 {
-    int32_t st = k->fn(inputs, outputs, scratch);
+    if (k->quick && atomic_load_explicit(&k->tier, memory_order_relaxed) == 0 &&
+        atomic_fetch_add_explicit(&k->calls, 1, memory_order_relaxed) + 1 == CG_TIER_UP_CALLS)
+        tier_up(k);
+    kernel_fn *fn = atomic_load_explicit(&k->fn, memory_order_acquire);
+    int32_t st = fn(inputs, outputs, scratch);
     if (st == 0)
         return SJ_OK;
     return explain(k, (sj_status)st, scratch, err);

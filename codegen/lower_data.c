@@ -10,6 +10,8 @@
 
 static LLVMValueRef gen_broadcast(cg_lower *L, ir_val v, LLVMValueRef *idx)
 {
+    if (L->split_inner) /* inside a split elementwise loop (lower_elementwise.c) */
+        return cg_split_read(L, v);
     const ir_node *n = ir_node_at(L->g, v);
     const ir_shape *x = ir_shape_of(L->g, n->input[0]);
     LLVMValueRef in[IR_MAX_RANK];

@@ -3,7 +3,13 @@
  * elementwise ops (and the broadcasts, transposes and slices feeding it)
  * becomes one expression inside one loop over the output: no temporary array
  * per op.  When the whole expression is elementwise over same-shape buffers
- * the loop is flat (one counter over all elements), which vectorises best. */
+ * the loop is flat (one counter over all elements), which vectorises best.
+ * When it also reads broadcasts along leading or trailing axes — what vmap
+ * makes of a batched scalar times a shared matrix, w[b] · X[i, j] — the loop
+ * is split in two flat counters, outer over the leading axes and inner over
+ * the trailing ones, and each broadcast reads its operand with one of them:
+ * the inner loop is then one contiguous run (vectorised) instead of a nest
+ * whose innermost axis may be 2 long. */
 #include "codegen/cg.h"
 
 static LLVMValueRef unary(cg_lower *L, ir_op op, int64_t attr, LLVMValueRef x)
@@ -125,12 +131,90 @@ static int flat_tree(cg_lower *L, ir_val v)
     return 1;
 }
 
+/* Broadcast b (of the output's shape s) read in a loop split after axis k:
+ * its operand is a buffer or a one-element constant, and it is one element
+ * (read at 0), axes 0..k-1 of s (read with the outer counter) or axes
+ * k..rank-1 (the inner counter), in order and without stretching. */
+static int split_broadcast(cg_lower *L, ir_val b, int k)
+{
+    const ir_node *n = ir_node_at(L->g, b);
+    ir_val x = n->input[0];
+    const ir_shape *xs = ir_shape_of(L->g, x);
+    const ir_node *xn = ir_node_at(L->g, x);
+    size_t numel = ir_shape_numel(xs);
+    if (L->p->inl[x] && !(xn->op == IR_OP_CONST && numel == 1))
+        return 0;
+    if (numel == 1)
+        return 1;
+    int r = n->shape.rank;
+    for (int first = 0; first <= k; first += k) {
+        int ok = xs->rank == (first ? r - k : k);
+        for (int i = 0; ok && i < xs->rank; i++)
+            ok = n->attr[i] == first + i && xs->dim[i] == n->shape.dim[first + i];
+        if (ok)
+            return 1;
+    }
+    return 0;
+}
+
+/* The expression under v is elementwise down to buffers of v's shape and
+ * broadcasts split_broadcast accepts. */
+static int split_tree(cg_lower *L, ir_val v, int k)
+{
+    const ir_node *n = ir_node_at(L->g, v);
+    if (!elementwise(n->op))
+        return 0;
+    for (int i = 0; i < n->ninput; i++) {
+        ir_val u = n->input[i];
+        if (!L->p->inl[u])
+            continue;
+        const ir_node *un = ir_node_at(L->g, u);
+        if (un->op == IR_OP_BROADCAST ? !split_broadcast(L, u, k) : !split_tree(L, u, k))
+            return 0;
+    }
+    return 1;
+}
+
+/* Called by broadcast's gen inside a split loop. */
+LLVMValueRef cg_split_read(cg_lower *L, ir_val b)
+{
+    const ir_node *n = ir_node_at(L->g, b);
+    ir_val x = n->input[0];
+    const ir_shape *xs = ir_shape_of(L->g, x);
+    const ir_node *xn = ir_node_at(L->g, x);
+    if (xn->op == IR_OP_CONST && ir_shape_numel(xs) == 1)
+        return cg_f64(L, xn->data[0]);
+    LLVMValueRef off = ir_shape_numel(xs) == 1 ? cg_i64(L, 0)
+                       : xs->rank && n->attr[0] == 0 ? L->split_outer
+                                                     : L->split_inner;
+    return cg_load(L, L->base[x], off);
+}
+
 sj_status cg_emit_generated(cg_lower *L, ir_val v)
 {
     const ir_node *n = ir_node_at(L->g, v);
     cg_gen_fn *gen = cg_rule_of(n->op)->gen;
     LLVMValueRef idx[IR_MAX_RANK];
-    if (n->shape.rank > 1 && flat_tree(L, v)) {
+    int split = 0;
+    for (int k = 1; k < n->shape.rank && !split && elementwise(n->op); k++)
+        if (split_tree(L, v, k))
+            split = k;
+    if (split && n->shape.rank > 1 && !flat_tree(L, v)) {
+        int64_t outer = 1, inner = 1;
+        for (int d = 0; d < n->shape.rank; d++)
+            *(d < split ? &outer : &inner) *= n->shape.dim[d];
+        cg_loop lo, li;
+        cg_loop_begin(L, &lo, cg_i64(L, outer));
+        LLVMValueRef at = LLVMBuildNUWMul(L->b, lo.i, cg_i64(L, inner), "");
+        cg_loop_begin(L, &li, cg_i64(L, inner));
+        L->flat = LLVMBuildNUWAdd(L->b, at, li.i, "");
+        L->split_outer = lo.i;
+        L->split_inner = li.i;
+        cg_store(L, L->base[v], L->flat, gen(L, v, idx));
+        L->flat = L->split_outer = L->split_inner = NULL;
+        cg_loop_end(L, &li);
+        cg_loop_end(L, &lo);
+    } else if (n->shape.rank > 1 && flat_tree(L, v)) {
         cg_loop lp;
         cg_loop_begin(L, &lp, cg_i64(L, (int64_t)ir_shape_numel(&n->shape)));
         L->flat = lp.i;

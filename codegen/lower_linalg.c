@@ -30,6 +30,11 @@
 #define CG_SMALL_CHOL 16
 #define CG_SMALL_TRSM 8
 #define CG_SMALL_GEMM 4
+/* Matrices up to this order are factorised and solved by straight-line code
+ * emitted in place (no helper call, no loops): what a vmapped per-level
+ * block of a one-factor mixed model (k × k, k = 1..4) is, by the tens of
+ * thousands.  The operations are those of the helpers, in the same order. */
+#define CG_TINY 4
 
 enum { ROW_MAJOR = 101, COL_MAJOR = 102, NO_TRANS = 111, TRANS = 112, UPPER = 121, LOWER = 122,
        NON_UNIT = 131, LEFT = 141, RIGHT = 142 };
@@ -399,9 +404,40 @@ static void chol_lapack(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLVMVa
     cg_loop_end(L, &li);
 }
 
+/* sj_chol_small for a tiny constant n, unrolled in place: the same
+ * operations in the same order, failing like chol_inline. */
+static void chol_tiny(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLVMValueRef b)
+{
+    LLVMBuilderRef B = L->b;
+#define A(i, j) at(L, a, cg_i64(L, (i)), n, cg_i64(L, (j)))
+    for (int64_t j = 0; j < n; j++) {
+        LLVMValueRef s = ld(L, A(j, j));
+        for (int64_t k = 0; k < j; k++) {
+            LLVMValueRef t = ld(L, A(j, k));
+            s = LLVMBuildFSub(B, s, LLVMBuildFMul(B, t, t, ""), "");
+        }
+        LLVMValueRef pos = LLVMBuildFCmp(B, LLVMRealOGT, s, cg_f64(L, 0.0), "");
+        LLVMValueRef fin = LLVMBuildFCmp(B, LLVMRealOLT, s, cg_f64(L, INFINITY), "");
+        cg_fail_if(L, LLVMBuildNot(B, LLVMBuildAnd(B, pos, fin, ""), ""),
+                   SJ_ERR_NOT_POSITIVE_DEFINITE, v, b, NULL, cg_i64(L, j + 1));
+        LLVMValueRef d = cg_intrinsic(L, "llvm.sqrt", s);
+        LLVMBuildStore(B, d, A(j, j));
+        for (int64_t i = j + 1; i < n; i++) {
+            LLVMValueRef si = ld(L, A(i, j));
+            for (int64_t k = 0; k < j; k++)
+                si = LLVMBuildFSub(B, si, LLVMBuildFMul(B, ld(L, A(i, k)), ld(L, A(j, k)), ""), "");
+            LLVMBuildStore(B, LLVMBuildFDiv(B, si, d, ""), A(i, j));
+            LLVMBuildStore(B, cg_f64(L, 0.0), A(j, i));
+        }
+    }
+#undef A
+}
+
 static void factor(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLVMValueRef b)
 {
-    if (n <= CG_SMALL_CHOL)
+    if (n <= CG_TINY)
+        chol_tiny(L, v, a, n, b);
+    else if (n <= CG_SMALL_CHOL)
         chol_inline(L, v, a, n, b);
     else
         chol_lapack(L, v, a, n, b);
@@ -586,10 +622,39 @@ static void trsm_blas(cg_lower *L, LLVMValueRef a, int64_t n, LLVMValueRef x, in
     call(L, "cblas_dtrsm", L->vd, 12, args);
 }
 
+/* sj_trsm_small_<flags> for a tiny constant n, unrolled in place (the same
+ * operations in the same order). */
+static void trsm_tiny(cg_lower *L, LLVMValueRef a, int64_t n, LLVMValueRef x, int64_t rows,
+                      int64_t cols, unsigned flags)
+{
+    LLVMBuilderRef B = L->b;
+    int left = !(flags & SJ_SOLVE_RIGHT), trans = (flags & SJ_SOLVE_TRANSPOSE) != 0;
+    int upper = (flags & SJ_SOLVE_UPPER) != 0;
+    int swap = left ? trans : !trans;
+    int forward = swap ? upper : !upper;
+    int64_t nsys = left ? cols : rows;
+#define C(v) cg_i64(L, (v))
+#define M(i, k) ld(L, swap ? at(L, a, C(k), n, C(i)) : at(L, a, C(i), n, C(k)))
+#define X(i, c) (left ? at(L, x, C(i), cols, C(c)) : at(L, x, C(c), cols, C(i)))
+    for (int64_t c = 0; c < nsys; c++)
+        for (int64_t li = 0; li < n; li++) {
+            int64_t i = forward ? li : n - 1 - li;
+            LLVMValueRef s = ld(L, X(i, c));
+            for (int64_t k = forward ? 0 : i + 1; k < (forward ? i : n); k++)
+                s = LLVMBuildFSub(B, s, LLVMBuildFMul(B, M(i, k), ld(L, X(k, c)), ""), "");
+            LLVMBuildStore(B, LLVMBuildFDiv(B, s, M(i, i), ""), X(i, c));
+        }
+#undef X
+#undef M
+#undef C
+}
+
 static void trsm(cg_lower *L, LLVMValueRef a, int64_t n, LLVMValueRef x, int64_t rows, int64_t cols,
                  unsigned flags)
 {
-    if (n <= CG_SMALL_TRSM)
+    if (n <= CG_TINY && (flags & SJ_SOLVE_RIGHT ? rows : cols) <= 4 * CG_TINY)
+        trsm_tiny(L, a, n, x, rows, cols, flags);
+    else if (n <= CG_SMALL_TRSM)
         trsm_inline(L, a, n, x, rows, cols, flags);
     else
         trsm_blas(L, a, n, x, rows, cols, flags);

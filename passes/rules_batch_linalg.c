@@ -12,6 +12,8 @@
  *   A_b B      (A batched)   [nb·m, k] @ B                 a reshape, no copy
  *   A_bᵀ B                   ([k, nb·m])ᵀ @ B              one transpose
  *   A B_b      (B batched)   A @ [k, nb·n]                 transposes around
+ *   A b_b      (b a column)  ([nb, k] @ Aᵀ)                 reshapes, no copy
+ *   a_bᵀ B     (a a column)  [nb, k] @ B                   reshapes, no copy
  *   A B_bᵀ                   ([nb·n, k] @ Aᵀ), swap last two
  *   op(A)⁻¹ B_b  (left)      op(A)⁻¹ [n, nb·k]             transposes around
  *   B_b op(A)⁻¹  (right)     [nb·m, n] op(A)⁻¹             a reshape */
@@ -60,6 +62,15 @@ static ir_val unfold_cols(ir_graph *g, ir_val r, int64_t nb, int64_t q)
     return bat_moveaxis(g, reshape(g, r, &t), 1, 0);
 }
 
+/* [nb, k, 1] -> [nb, k] (a reshape). */
+static ir_val squeeze_last(ir_graph *g, ir_val x)
+{
+    if (x == IR_NONE)
+        return IR_NONE;
+    ir_shape s = shape_of(g, x), t = {.rank = 2, .dim = {s.dim[0], s.dim[1]}};
+    return reshape(g, x, &t);
+}
+
 static ir_val matmul(ir_graph *g, ir_val a, ir_val b, int ta, int tb)
 {
     ir_val in[2] = {a, b};
@@ -93,10 +104,16 @@ RULE(matmul)
     if ((bat[0] && bat[1]) || n->shape.rank != 2)
         return both(g, n, in, bat, nb);
     if (bat[0]) {
+        if (ta && m == 1) /* a_b stored [k, 1]: the rows a_bᵀ are [nb, k] */
+            return unfold_rows(g, matmul(g, squeeze_last(g, in[0]), in[1], 0, tb), nb, 1);
         if (!ta) /* [nb·m, k] @ op(B) */
             return unfold_rows(g, matmul(g, fold_rows(g, in[0]), in[1], 0, tb), nb, m);
         /* A_b stored [k, m]: ([k, nb·m])ᵀ @ op(B) */
         return unfold_rows(g, matmul(g, fold_cols(g, in[0]), in[1], 1, tb), nb, m);
+    }
+    if (!tb && nn == 1) { /* b_b stored [k, 1]: (b_bᵀ op(A)ᵀ)ᵀ, the rows b_bᵀ [nb, k] */
+        ir_shape t = {.rank = 3, .dim = {nb, m, 1}};
+        return reshape(g, matmul(g, squeeze_last(g, in[1]), in[0], 0, !ta), &t);
     }
     if (!tb) /* op(A) @ [k, nb·n] */
         return unfold_cols(g, matmul(g, in[0], fold_cols(g, in[1]), ta, 0), nb, nn);
