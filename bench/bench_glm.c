@@ -119,6 +119,13 @@ static double max_rel(const double *a, const double *b, int p)
     return m;
 }
 
+/* SJ_BENCH_NO_PEERS=1 skips the peers (for profiling statjit alone). */
+static int no_peers(void)
+{
+    const char *e = getenv("SJ_BENCH_NO_PEERS");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
 static const char *python(void)
 {
     const char *py = getenv("SJ_BENCH_PYTHON");
@@ -153,7 +160,7 @@ static void pois100k(const char *dir)
     printf("# glm pois100k: statjit median of %d: %.6g s, %d iterations, converged %d\n", NREP, s,
            iter, conv);
     snprintf(cmd, sizeof cmd, "Rscript %s/peer_glm.R %s 3", SJ_BENCH_DIR, path);
-    peer r = run_peer(cmd, P);
+    peer r = no_peers() ? (peer){0} : run_peer(cmd, P);
     if (r.ok) {
         printf("# R glm: median %.6g s; max rel diff of coefficients %.3g\n", r.seconds,
                max_rel(beta, r.coef, P));
@@ -164,7 +171,7 @@ static void pois100k(const char *dir)
     }
     snprintf(cmd, sizeof cmd, "%s %s/peer_glm_statsmodels.py %s single 3", python(), SJ_BENCH_DIR,
              path);
-    r = run_peer(cmd, P);
+    r = no_peers() ? (peer){0} : run_peer(cmd, P);
     if (r.ok) {
         printf("# statsmodels GLM: median %.6g s; max rel diff of coefficients %.3g\n", r.seconds,
                max_rel(beta, r.coef, P));
@@ -240,7 +247,7 @@ static void batched(const char *dir)
            sv, sl, sl / sv);
     snprintf(cmd, sizeof cmd, "%s %s/peer_glm_statsmodels.py %s loop 1", python(), SJ_BENCH_DIR,
              path);
-    peer r = run_peer(cmd, P);
+    peer r = no_peers() ? (peer){0} : run_peer(cmd, P);
     if (r.ok) {
         printf("# statsmodels loop: %.6g s; max rel diff of the first fit %.3g\n", r.seconds,
                max_rel(bv, r.coef, P));

@@ -11,9 +11,17 @@
  * and the data), filled from private constant arrays of the module, so the
  * code owns its data (the JIT frees it with the kernel).
  *
+ * Under the relative-objective rule (the GLM's IRLS) a fourth function,
+ * the three graphs inlined into one and cleaned (CSE shares η = Xβ, μ and
+ * the like), gives the objective, gradient and curvature in one pass; the
+ * solver calls it at the start and at each full Newton step (ir_newton).
+ *
  * The node's workspace (its temp) holds the solver's arrays and pointer
  * lists and, from a 64-aligned offset, one scratch region shared by the
- * three functions (they run one at a time) as large as the largest needs. */
+ * functions (they run one at a time) as large as the largest needs.  A
+ * batched fit's items run on the batch pool (sj_batch_run, whose address is
+ * passed along); threads other than the caller allocate workspaces of the
+ * same size (ir_fit_native_run). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +30,7 @@
 #include "ir/alloc.h"
 #include "ir/newton.h"
 #include "ir/problem.h"
+#include "passes/passes.h"
 #include "passes/rebuild.h"
 
 /* A sub-graph ready for lowering: its constants (of at least one element)
@@ -32,6 +41,7 @@ typedef struct fit_sub {
     const ir_node **cnode; /* the constant nodes of the original sub-graph */
     cg_plan plan;
     int planned;
+    ir_graph *src; /* the sub-graph itself when it is ours (the fused one) */
 } fit_sub;
 
 typedef struct prep_ctx {
@@ -65,6 +75,7 @@ static void sub_free(fit_sub *fs)
     if (fs->planned)
         cg_plan_free(&fs->plan);
     ir_graph_free(fs->g);
+    ir_graph_free(fs->src);
     ir_free(fs->cnode);
     memset(fs, 0, sizeof *fs);
 }
@@ -106,13 +117,74 @@ static sj_status subs_of(const ir_graph *g, ir_val v, const ir_graph **sub, ir_e
     return SJ_OK;
 }
 
+/* The objective, gradient and curvature graphs inlined into one graph of
+ * three outputs, cleaned (CSE merges their common work), in *out; NULL
+ * without error when the problem's rule does not use it. */
+static sj_status fuse_subs(const ir_graph *g, ir_val v, const ir_graph *const *sub,
+                           ir_graph **out, ir_err *err)
+{
+    *out = NULL;
+    const ir_problem *p = ir_graph_problem(g, ir_node_at(g, v)->attr[IR_FIT_PROBLEM]);
+    if (!p || p->rule != SJ_FIT_REL_OBJECTIVE)
+        return SJ_OK;
+    ir_graph *h = ir_graph_copy(sub[0]);
+    if (!h)
+        return ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "codegen: fit: out of memory");
+    ir_val outs[3] = {h->output[0], IR_NONE, IR_NONE};
+    for (int i = 1; i < 3 && ir_graph_ok(h); i++) {
+        if (sub[i]->ninput != h->ninput) {
+            ir_fail(&h->err, SJ_ERR_INTERNAL, "codegen: fit: the sub-graphs' inputs differ");
+            break;
+        }
+        pass_inline(h, sub[i], h->input, &outs[i]);
+    }
+    sj_status st = ir_graph_ok(h) ? ir_graph_set_outputs(h, 3, outs) : h->err.status;
+    if (st != SJ_OK && !ir_graph_ok(h))
+        *err = h->err;
+    else if (st != SJ_OK)
+        st = ir_fail(err, st, "codegen: fit: out of memory");
+    if (st == SJ_OK)
+        st = pass_cleanup(&h, err);
+    if (st != SJ_OK) {
+        ir_graph_free(h);
+        return st;
+    }
+    *out = h;
+    return SJ_OK;
+}
+
+/* The sub-graphs of fit node v ready for lowering: fs[0..2] the objective,
+ * gradient and curvature, fs[3] the fused one (g NULL when there is none). */
+static sj_status prepare_all(const ir_graph *g, ir_val v, fit_sub *fs, ir_err *err)
+{
+    const ir_graph *sub[3];
+    memset(fs, 0, 4 * sizeof *fs);
+    sj_status st = subs_of(g, v, sub, err);
+    for (int i = 0; i < 3 && st == SJ_OK; i++)
+        st = sub_prepare(sub[i], &fs[i], err);
+    ir_graph *fused = NULL;
+    if (st == SJ_OK)
+        st = fuse_subs(g, v, sub, &fused, err);
+    if (st == SJ_OK && fused) {
+        st = sub_prepare(fused, &fs[3], err); /* fs[3].cnode points into fused */
+        if (st == SJ_OK)
+            fs[3].src = fused;
+        else
+            ir_graph_free(fused);
+    }
+    if (st != SJ_OK)
+        for (int i = 0; i < 4; i++)
+            sub_free(&fs[i]);
+    return st;
+}
+
 /* Workspace bytes of fit node v (subs prepared). */
 static size_t work_bytes(const ir_graph *g, ir_val v, const fit_sub *fs)
 {
     const ir_node *n = ir_node_at(g, v);
     int64_t k = n->shape.dim[n->shape.rank - 1] - 2, maxconst = 0;
     size_t scratch = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (fs[i].nconst > maxconst)
             maxconst = fs[i].nconst;
         if (fs[i].plan.scratch > scratch)
@@ -123,18 +195,12 @@ static size_t work_bytes(const ir_graph *g, ir_val v, const fit_sub *fs)
 
 static size_t temp_fit(const ir_graph *g, ir_val v)
 {
-    const ir_graph *sub[3];
-    fit_sub fs[3] = {{0}};
+    fit_sub fs[4];
     ir_err err = {0};
-    size_t bytes = 0;
-    if (subs_of(g, v, sub, &err) != SJ_OK)
+    if (prepare_all(g, v, fs, &err) != SJ_OK)
         return 0;
-    int ok = 1;
-    for (int i = 0; i < 3 && ok; i++)
-        ok = sub_prepare(sub[i], &fs[i], &err) == SJ_OK;
-    if (ok)
-        bytes = work_bytes(g, v, fs);
-    for (int i = 0; i < 3; i++)
+    size_t bytes = work_bytes(g, v, fs);
+    for (int i = 0; i < 4; i++)
         sub_free(&fs[i]);
     return bytes;
 }
@@ -207,35 +273,36 @@ static sj_status emit_fit(cg_lower *L, ir_val v)
     const ir_graph *g = L->g;
     const ir_node *n = ir_node_at(g, v);
     const ir_problem *p = ir_graph_problem(g, n->attr[IR_FIT_PROBLEM]);
-    const ir_graph *sub[3];
-    fit_sub fs[3] = {{0}};
-    sj_status st = subs_of(g, v, sub, L->err);
-    for (int i = 0; i < 3 && st == SJ_OK; i++)
-        st = sub_prepare(sub[i], &fs[i], L->err);
-    LLVMValueRef fns[3], consts[3];
+    fit_sub fs[4];
+    sj_status st = prepare_all(g, v, fs, L->err);
+    if (st != SJ_OK)
+        return st;
+    LLVMValueRef fns[4], consts[4];
     size_t len = 0;
     const char *kname = LLVMGetValueName2(L->fn, &len);
-    static const char *const what[3] = {"objective", "gradient", "curvature"};
-    for (int i = 0; i < 3 && st == SJ_OK; i++) {
+    static const char *const what[4] = {"objective", "gradient", "curvature", "all"};
+    for (int i = 0; i < 4 && st == SJ_OK; i++) {
         char name[160];
         snprintf(name, sizeof name, "%.*s.fit%d.%s", (int)(len < 100 ? len : 100), kname, (int)v,
                  what[i]);
-        st = lower_sub(L, &fs[i], name, &fns[i], &consts[i]);
+        fns[i] = consts[i] = LLVMConstNull(L->ptr);
+        if (fs[i].g)
+            st = lower_sub(L, &fs[i], name, &fns[i], &consts[i]);
     }
     if (st != SJ_OK) {
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 4; i++)
             sub_free(&fs[i]);
         return st;
     }
     int64_t k = n->shape.dim[n->shape.rank - 1] - 2, nd = n->ninput - 1;
     int batched = n->attr[IR_FIT_BATCHED] != 0;
     int64_t ninfo = IR_FIT_INFO_ITEM + nd, maxconst = 0;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (fs[i].nconst > maxconst)
             maxconst = fs[i].nconst;
     LLVMValueRef *info = ir_malloc((size_t)ninfo * sizeof *info);
     if (!info) {
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 4; i++)
             sub_free(&fs[i]);
         return ir_fail(L->err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
     }
@@ -253,7 +320,9 @@ static sj_status emit_fit(cg_lower *L, ir_val v)
         [IR_FIT_INFO_NCONST] = fs[0].nconst,
         [IR_FIT_INFO_NCONST + 1] = fs[1].nconst,
         [IR_FIT_INFO_NCONST + 2] = fs[2].nconst,
+        [IR_FIT_INFO_NCONST + 3] = fs[3].nconst,
         [IR_FIT_INFO_SCRATCH] = (int64_t)ir_fit_native_work_bytes(k, nd, maxconst),
+        [IR_FIT_INFO_WORK] = (int64_t)work_bytes(g, v, fs),
     };
     for (int i = 0; i < IR_FIT_INFO_ITEM; i++)
         info[i] = cg_i64(L, head[i]);
@@ -261,12 +330,22 @@ static sj_status emit_fit(cg_lower *L, ir_val v)
         ir_shape s = ir_fit_item_shape(g, n, (int)j + 1);
         info[IR_FIT_INFO_ITEM + j] = cg_i64(L, (int64_t)ir_shape_numel(&s));
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         sub_free(&fs[i]);
     LLVMValueRef ginfo = global(L, LLVMArrayType2(L->i64, (uint64_t)ninfo),
                                 LLVMConstArray2(L->i64, info, (uint64_t)ninfo), "fit.info");
     ir_free(info);
-    LLVMValueRef pv[IR_FIT_NPTR] = {fns[0], fns[1], fns[2], consts[0], consts[1], consts[2]};
+    /* The batch pool's runner, for a batch of two or more items. */
+    LLVMValueRef runner = LLVMConstNull(L->ptr);
+    if (batched && n->shape.dim[0] >= 2) {
+        runner = LLVMGetNamedFunction(L->m, "sj_batch_run");
+        if (!runner) {
+            LLVMTypeRef rt[4] = {L->ptr, L->ptr, L->i64, L->ptr};
+            runner = LLVMAddFunction(L->m, "sj_batch_run", LLVMFunctionType(L->i32, rt, 4, 0));
+        }
+    }
+    LLVMValueRef pv[IR_FIT_NPTR] = {fns[0],    fns[1],    fns[2],    fns[3],   consts[0],
+                                    consts[1], consts[2], consts[3], runner};
     LLVMValueRef gptrs = global(L, LLVMArrayType2(L->ptr, IR_FIT_NPTR),
                                 LLVMConstArray2(L->ptr, pv, IR_FIT_NPTR), "fit.fns");
     /* The node's inputs as a pointer array on the stack. */

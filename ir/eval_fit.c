@@ -56,7 +56,7 @@ sj_status ev_fit(const ev_args *a)
         item[j] = ir_fit_data_batched(n, (int)j) ? ir_shape_numel(&s) : 0;
     }
     ir_newton_settings s = {.k = k, .max_iter = p->max_iter, .tol = p->tol, .rule = p->rule};
-    ir_newton_fns fns = {&e, objective, gradient, curvature};
+    ir_newton_fns fns = {&e, objective, gradient, curvature, NULL};
     for (int64_t b = 0; b < nb; b++) {
         for (int64_t j = 0; j < ndata; j++)
             e.in[1 + j] = ev_in(a, (int)j + 1) + (size_t)b * item[j];

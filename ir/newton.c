@@ -7,8 +7,11 @@
  * |dev - devold| / (|dev| + 0.1) < epsilon. */
 #include "ir/newton.h"
 
+#include "ir/alloc.h"
+
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* Relative size of an objective change that is rounding, not progress. */
@@ -16,7 +19,7 @@
 
 size_t ir_newton_work(int64_t k)
 {
-    return (size_t)(4 * k + 2 * k * k + 1);
+    return (size_t)(5 * k + 3 * k * k + 1);
 }
 
 /* In-place lower Cholesky of the k×k row-major a (reads the lower
@@ -93,13 +96,21 @@ sj_status ir_newton(const ir_newton_fns *fns, const ir_newton_settings *s, const
 {
     int64_t k = s->k;
     double *theta = work, *trial = theta + k, *grad = trial + k, *step = grad + k;
-    double *c = step + k, *l = c + k * k;
+    double *c = step + k, *l = c + k * k, *grad_t = l + k * k, *c_t = grad_t + k;
     memcpy(theta, theta0, (size_t)k * sizeof *theta);
     memcpy(out, theta0, (size_t)k * sizeof *out);
     out[k] = 0.0;
     out[k + 1] = 0.0;
+    /* The fused callback: f, ∇f and C in one evaluation at the start and at
+     * each full step (the point accepted in almost every IRLS step).  have
+     * says that grad and c hold ∇f and C at theta. */
+    int fused = fns->all && s->rule == SJ_FIT_REL_OBJECTIVE, have = 0;
     double f;
-    sj_status st = fns->objective(fns->ctx, theta, &f);
+    sj_status st = fused ? fns->all(fns->ctx, theta, &f, grad, c) : SJ_ERR_INTERNAL;
+    if (st == SJ_OK)
+        have = 1;
+    else
+        st = fns->objective(fns->ctx, theta, &f);
     if (st != SJ_OK)
         return st;
     if (!isfinite(f) || !all_finite(theta, k))
@@ -107,7 +118,9 @@ sj_status ir_newton(const ir_newton_fns *fns, const ir_newton_settings *s, const
     int64_t iters = 0;
     int converged = 0;
     for (;;) {
-        if (fns->gradient(fns->ctx, theta, grad) != SJ_OK || !all_finite(grad, k))
+        if (!have && fns->gradient(fns->ctx, theta, grad) != SJ_OK)
+            break;
+        if (!all_finite(grad, k))
             break;
         if (s->rule == SJ_FIT_GRAD_NORM) {
             double norm = 0.0;
@@ -120,18 +133,22 @@ sj_status ir_newton(const ir_newton_fns *fns, const ir_newton_settings *s, const
         }
         if (iters >= s->max_iter)
             break;
-        if (fns->curvature(fns->ctx, theta, c) != SJ_OK || solve_step(c, grad, step, l, k) != 0)
+        if ((!have && fns->curvature(fns->ctx, theta, c) != SJ_OK) ||
+            solve_step(c, grad, step, l, k) != 0)
             break;
         double t = 1.0, ft = NAN, full_change = INFINITY;
         /* An increase at rounding level is no increase: near the optimum the
          * Newton step's decrease (½ gᵀC⁻¹g) falls below the rounding of f,
          * and rejecting it would stall the fit at √eps accuracy. */
         double slack = ROUNDING * (fabs(f) + 0.1);
-        int accepted = 0;
+        int accepted = 0, have_t = 0;
         for (int h = 0; h <= IR_NEWTON_MAX_HALVINGS; h++, t *= 0.5) {
             for (int64_t i = 0; i < k; i++)
                 trial[i] = theta[i] - t * step[i];
-            if (fns->objective(fns->ctx, trial, &ft) != SJ_OK || !isfinite(ft))
+            have_t = fused && h == 0 && fns->all(fns->ctx, trial, &ft, grad_t, c_t) == SJ_OK;
+            if (!have_t && fns->objective(fns->ctx, trial, &ft) != SJ_OK)
+                continue;
+            if (!isfinite(ft))
                 continue;
             if (h == 0)
                 full_change = fabs(ft - f) / (fabs(ft) + 0.1);
@@ -147,6 +164,11 @@ sj_status ir_newton(const ir_newton_fns *fns, const ir_newton_settings *s, const
         }
         double change = fabs(ft - f) / (fabs(ft) + 0.1);
         memcpy(theta, trial, (size_t)k * sizeof *theta);
+        have = have_t;
+        if (have) {
+            memcpy(grad, grad_t, (size_t)k * sizeof *grad);
+            memcpy(c, c_t, (size_t)(k * k) * sizeof *c);
+        }
         f = ft;
         iters++;
         if (s->rule == SJ_FIT_REL_OBJECTIVE && change < s->tol) {
@@ -170,66 +192,133 @@ size_t ir_fit_native_work_bytes(int64_t k, int64_t ndata, int64_t maxconst)
 }
 
 typedef struct native {
-    ir_kernel_fn *fn[3];
-    const double *const *consts[3];
-    int64_t nconst[3], ndata;
+    ir_kernel_fn *fn[4];
+    const double *const *consts[4];
+    int64_t nconst[4], ndata;
     const double **in; /* theta, data of the item, then constants */
     char *scratch;
 } native;
 
-static sj_status call(native *n, int which, const double *theta, double *res)
+static sj_status call(native *n, int which, const double *theta, double *const *res)
 {
     n->in[0] = theta;
     for (int64_t i = 0; i < n->nconst[which]; i++)
         n->in[1 + n->ndata + i] = n->consts[which][i];
-    double *out[1] = {res};
-    return (sj_status)n->fn[which]((const double *const *)n->in, out, n->scratch);
+    return (sj_status)n->fn[which]((const double *const *)n->in, res, n->scratch);
 }
 
 static sj_status native_objective(void *ctx, const double *theta, double *f)
 {
-    return call(ctx, 0, theta, f);
+    return call(ctx, 0, theta, (double *[]){f});
 }
 static sj_status native_gradient(void *ctx, const double *theta, double *g)
 {
-    return call(ctx, 1, theta, g);
+    return call(ctx, 1, theta, (double *[]){g});
 }
 static sj_status native_curvature(void *ctx, const double *theta, double *c)
 {
-    return call(ctx, 2, theta, c);
+    return call(ctx, 2, theta, (double *[]){c});
+}
+static sj_status native_all(void *ctx, const double *theta, double *f, double *g, double *c)
+{
+    return call(ctx, IR_FIT_FN_ALL, theta, (double *[]){f, g, c});
 }
 
-int32_t ir_fit_native_run(const void *const *ptrs, const int64_t *info, const double *const *in,
-                          double *out, char *work, char *rec, int64_t v)
+/* What every batch item shares: the node's description and arrays, and the
+ * workspaces (slot 0 is the kernel's; the others are allocated by the
+ * thread that first needs one and freed by the caller after the batch). */
+typedef struct fit_job {
+    const void *const *ptrs;
+    const int64_t *info;
+    const double *const *in;
+    double *out;
+    int64_t v;
+    char *slot[IR_FIT_MAX_SLOTS], *raw[IR_FIT_MAX_SLOTS]; /* raw: as allocated */
+    atomic_int busy[IR_FIT_MAX_SLOTS];
+} fit_job;
+
+/* Runs item b in the workspace `work`. */
+static int32_t run_item(const fit_job *J, char *work, int64_t b, int64_t *rec)
 {
+    const int64_t *info = J->info;
     int64_t k = info[IR_FIT_INFO_K], ndata = info[IR_FIT_INFO_NDATA];
-    int64_t nb = info[IR_FIT_INFO_NBATCH], batched = info[IR_FIT_INFO_BATCHED];
-    int64_t mask = info[IR_FIT_INFO_MASK];
+    int64_t batched = info[IR_FIT_INFO_BATCHED], mask = info[IR_FIT_INFO_MASK];
     ir_newton_settings s = {.k = k, .max_iter = info[IR_FIT_INFO_MAX_ITER],
                             .rule = (int)info[IR_FIT_INFO_RULE]};
     memcpy(&s.tol, &info[IR_FIT_INFO_TOL], sizeof s.tol);
     native n = {.ndata = ndata};
-    for (int i = 0; i < 3; i++) {
-        memcpy(&n.fn[i], &ptrs[IR_FIT_PTR_FN + i], sizeof n.fn[i]);
-        n.consts[i] = ptrs[IR_FIT_PTR_CONSTS + i];
+    for (int i = 0; i < 4; i++) {
+        memcpy(&n.fn[i], &J->ptrs[IR_FIT_PTR_FN + i], sizeof n.fn[i]);
+        n.consts[i] = J->ptrs[IR_FIT_PTR_CONSTS + i];
         n.nconst[i] = info[IR_FIT_INFO_NCONST + i];
     }
     double *nw = (double *)(void *)work;
     n.in = (const double **)(void *)(work + ir_newton_work(k) * sizeof(double));
     n.scratch = work + info[IR_FIT_INFO_SCRATCH];
-    ir_newton_fns fns = {&n, native_objective, native_gradient, native_curvature};
-    for (int64_t b = 0; b < nb; b++) {
-        for (int64_t j = 0; j < ndata; j++) {
-            int64_t off = batched && ((mask >> j) & 1) ? b * info[IR_FIT_INFO_ITEM + j] : 0;
-            n.in[1 + j] = in[1 + j] + off;
-        }
-        const double *theta0 = in[0] + (batched ? b * k : 0);
-        sj_status st = ir_newton(&fns, &s, theta0, out + b * (k + 2), nw);
-        if (st != SJ_OK) {
-            int64_t r[4] = {v, b, 0, 0};
-            memcpy(rec, r, sizeof r);
-            return (int32_t)st;
-        }
+    ir_newton_fns fns = {&n, native_objective, native_gradient, native_curvature,
+                         n.fn[IR_FIT_FN_ALL] ? native_all : NULL};
+    for (int64_t j = 0; j < ndata; j++) {
+        int64_t off = batched && ((mask >> j) & 1) ? b * info[IR_FIT_INFO_ITEM + j] : 0;
+        n.in[1 + j] = J->in[1 + j] + off;
+    }
+    const double *theta0 = J->in[0] + (batched ? b * k : 0);
+    sj_status st = ir_newton(&fns, &s, theta0, J->out + b * (k + 2), nw);
+    if (st != SJ_OK) {
+        int64_t r[4] = {J->v, b, 0, 0};
+        memcpy(rec, r, sizeof r);
+        return (int32_t)st;
     }
     return 0;
+}
+
+/* A pool item: takes a free workspace, runs item b in it, gives it back. */
+static int32_t pool_item(void *env, int64_t b, int64_t *rec)
+{
+    fit_job *J = env;
+    for (int i = 0; i < IR_FIT_MAX_SLOTS; i++) {
+        if (atomic_exchange_explicit(&J->busy[i], 1, memory_order_acquire) != 0)
+            continue;
+        if (!J->slot[i] && (J->raw[i] = ir_malloc((size_t)J->info[IR_FIT_INFO_WORK] + 64)))
+            J->slot[i] = (char *)(((uintptr_t)J->raw[i] + 63) & ~(uintptr_t)63);
+        int32_t st = J->slot[i] ? run_item(J, J->slot[i], b, rec) : (int32_t)SJ_ERR_OUT_OF_MEMORY;
+        if (!J->slot[i]) {
+            int64_t r[4] = {J->v, b, 0, 0};
+            memcpy(rec, r, sizeof r);
+        }
+        atomic_store_explicit(&J->busy[i], 0, memory_order_release);
+        return st;
+    }
+    int64_t r[4] = {J->v, b, 0, 0}; /* more threads than slots: cannot happen */
+    memcpy(rec, r, sizeof r);
+    return (int32_t)SJ_ERR_INTERNAL;
+}
+
+int32_t ir_fit_native_run(const void *const *ptrs, const int64_t *info, const double *const *in,
+                          double *out, char *work, char *rec, int64_t v)
+{
+    int64_t nb = info[IR_FIT_INFO_NBATCH];
+    fit_job J = {.ptrs = ptrs, .info = info, .in = in, .out = out, .v = v};
+    ir_fit_runner *runner;
+    memcpy(&runner, &ptrs[IR_FIT_PTR_RUN], sizeof runner);
+    if (nb < 2 || !runner) {
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t r[4];
+            int32_t st = run_item(&J, work, b, r);
+            if (st != 0) {
+                memcpy(rec, r, sizeof r);
+                return st;
+            }
+        }
+        return 0;
+    }
+    J.slot[0] = work;
+    for (int i = 0; i < IR_FIT_MAX_SLOTS; i++)
+        atomic_init(&J.busy[i], 0);
+    int64_t r[4] = {0};
+    int32_t st = runner(pool_item, &J, nb, r);
+    for (int i = 1; i < IR_FIT_MAX_SLOTS; i++)
+        ir_free(J.raw[i]);
+    if (st != 0)
+        memcpy(rec, r, sizeof r);
+    return st;
 }
