@@ -41,7 +41,7 @@ sj_status sj_glm_fitted(const sj_glm *m, double *out)
     return SJ_OK;
 }
 
-/* hᵢ = Wᵢ xᵢᵀ (XᵀWX)⁻¹ xᵢ. */
+/* hᵢ = Wᵢ xᵢᵀ (XᵀWX)⁻¹ xᵢ (aliased columns: 0 rows and columns in (XᵀWX)⁻¹). */
 sj_status sj_glm_leverage(const sj_glm *m, double *out)
 {
     sj_status st = fe_glm_enter(m, "sj_glm_leverage");
@@ -61,7 +61,7 @@ sj_status sj_glm_leverage(const sj_glm *m, double *out)
     return SJ_OK;
 }
 
-/* (rᴾᵢ / (1 − hᵢ))² hᵢ / (φ p). */
+/* (rᴾᵢ / (1 − hᵢ))² hᵢ / (φ p), p the rank (cooks.distance.glm). */
 sj_status sj_glm_cooks(const sj_glm *m, double *out)
 {
     sj_status st = sj_glm_leverage(m, out);
@@ -70,7 +70,7 @@ sj_status sj_glm_cooks(const sj_glm *m, double *out)
     for (size_t i = 0; i < m->n; i++) {
         double h = out[i];
         double r = (m->y[i] - m->mu[i]) * sqrt(m->w[i]) / sqrt(m->var[i]) / (1 - h);
-        out[i] = r * r * h / (m->dispersion * m->p);
+        out[i] = r * r * h / (m->dispersion * m->rank);
     }
     return SJ_OK;
 }

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frontend/cov.h"
@@ -79,6 +80,38 @@ static void allowed_list(fe_family_id f, char *buf, size_t size)
 
 static int fam_valid(const sj_glm_family *f) { return f && f->magic == FE_MAGIC_GLM_FAMILY; }
 
+/* "power(p)" with p a number or a ratio a/b ("power(1/3)"), spaces allowed:
+ * 1 and *p set; 0 when the name is not of that form; -1 when it starts with
+ * "power(" but the exponent is not a number. */
+static int parse_power(const char *name, double *p)
+{
+    static const char pre[] = "power(";
+    for (size_t k = 0; k < sizeof pre - 1; k++)
+        if (tolower((unsigned char)name[k]) != pre[k])
+            return 0;
+    const char *s = name + sizeof pre - 1;
+    char *end = NULL;
+    double a = strtod(s, &end);
+    if (end == s)
+        return -1;
+    s = end;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (*s == '/') {
+        double b = strtod(s + 1, &end);
+        if (end == s + 1 || b == 0)
+            return -1;
+        a /= b;
+        s = end;
+        while (isspace((unsigned char)*s))
+            s++;
+    }
+    if (*s != ')' || s[1] != '\0')
+        return -1;
+    *p = a;
+    return 1;
+}
+
 sj_status sj_glm_family_create(sj_ctx *ctx, const char *family, const char *link,
                                double link_power, sj_glm_family **out)
 {
@@ -100,12 +133,21 @@ sj_status sj_glm_family_create(sj_ctx *ctx, const char *family, const char *link
     fe_link l;
     char msg[256];
     const char *lname = link ? link : link_names[families[f].link[0]];
+    /* "power(p)": the exponent in the name (R's power(lambda)), which then
+     * overrides link_power */
+    int pw = link ? parse_power(link, &link_power) : 0;
+    if (pw < 0)
+        return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT,
+                            "%s: link \"%s\": the exponent of power(p) must be a number or a "
+                            "ratio a/b, e.g. power(0.5) or power(1/3)", fn, link);
+    if (pw > 0)
+        lname = "power";
     if (fe_link_parse(lname, link_power, &l, msg, sizeof msg) != 0)
         return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT, "%s: %s", fn, msg);
     /* power(0) and power(1) are log and identity: allowed when those are,
      * or when the family takes power links */
     int ok = allowed((fe_family_id)f, l.id) ||
-             (link && same(link, "power") && allowed((fe_family_id)f, FE_LINK_POWER));
+             (same(lname, "power") && allowed((fe_family_id)f, FE_LINK_POWER));
     if (!ok) {
         char list[160];
         allowed_list((fe_family_id)f, list, sizeof list);

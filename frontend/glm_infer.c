@@ -14,6 +14,18 @@ static int estimated_dispersion(const sj_glm *m)
     return sj_glm_family_has_dispersion(m->fam) == 1;
 }
 
+/* R's vcov(complete = TRUE): NA (NaN) in the rows and columns of aliased
+ * coefficients.  Internally those are 0 (glm_model.h), so every product
+ * above ignores them. */
+static void nan_aliased(const sj_glm *m, double *v)
+{
+    size_t p = (size_t)m->p;
+    for (size_t j = 0; j < p; j++)
+        for (size_t k = 0; k < p; k++)
+            if (fe_glm_aliased(m, (int)j) || fe_glm_aliased(m, (int)k))
+                v[j * p + k] = NAN;
+}
+
 sj_status sj_glm_vcov(const sj_glm *m, sj_glm_vcov_type type, double *out)
 {
     sj_status st = fe_glm_enter(m, "sj_glm_vcov");
@@ -26,6 +38,7 @@ sj_status sj_glm_vcov(const sj_glm *m, sj_glm_vcov_type type, double *out)
     if (type == SJ_GLM_VCOV_MODEL) {
         for (size_t k = 0; k < p * p; k++)
             out[k] = m->dispersion * u[k];
+        nan_aliased(m, out);
         return SJ_OK;
     }
     if (type != SJ_GLM_VCOV_HC0)
@@ -61,6 +74,7 @@ sj_status sj_glm_vcov(const sj_glm *m, sj_glm_vcov_type type, double *out)
             out[j * p + k] = a;
         }
     free(meat), free(tmp);
+    nan_aliased(m, out);
     return SJ_OK;
 }
 
@@ -73,11 +87,17 @@ sj_status sj_glm_coef(const sj_glm *m, int i, const char **name, double *estimat
     if (i < 0 || i >= m->p)
         return fe_ctx_failf(m->ctx, SJ_ERR_INVALID_ARGUMENT,
                             "sj_glm_coef: coefficient %d is not in 0..%d", i, m->p - 1);
+    /* aliased: NA throughout, as summary.glm; an exact fit (se 0 or of
+     * rounding size): the statistic and p-value are undefined, NaN
+     * (sj_glm_message says so) */
     double est = m->beta[i];
-    double se = sqrt(m->dispersion * m->xtwx_inv[(size_t)i * (size_t)m->p + (size_t)i]);
-    double z = est / se;
-    double pv = estimated_dispersion(m) ? fe_pt_two_sided(z, m->df_residual)
-                                        : 2 * fe_pnorm_upper(fabs(z));
+    double se = fe_glm_aliased(m, i)
+                    ? NAN
+                    : sqrt(m->dispersion * m->xtwx_inv[(size_t)i * (size_t)m->p + (size_t)i]);
+    double z = se > 0 && !m->exact ? est / se : NAN;
+    double pv = isnan(z)                  ? NAN
+                : estimated_dispersion(m) ? fe_pt_two_sided(z, m->df_residual)
+                                          : 2 * fe_pnorm_upper(fabs(z));
     if (name)
         *name = m->names[i];
     if (estimate)
@@ -125,12 +145,12 @@ sj_status sj_glm_lrtest(const sj_glm *full, const sj_glm *reduced, double *stat,
     if (st != SJ_OK)
         return st;
     if (full->n != reduced->n || full->fam->id != reduced->fam->id ||
-        full->fam->link.id != reduced->fam->link.id || reduced->p >= full->p)
+        full->fam->link.id != reduced->fam->link.id || reduced->rank >= full->rank)
         return fe_ctx_failf(full->ctx, SJ_ERR_INVALID_ARGUMENT,
                             "sj_glm_lrtest: the models must share n, family and link, and the "
-                            "reduced one have fewer coefficients (%d vs %d)",
-                            reduced->p, full->p);
-    double d = (double)(full->p - reduced->p);
+                            "reduced one have fewer coefficients (rank %d vs %d)",
+                            reduced->rank, full->rank);
+    double d = (double)(full->rank - reduced->rank);
     double s = (reduced->deviance - full->deviance) / full->dispersion;
     if (stat)
         *stat = s;
@@ -160,8 +180,8 @@ sj_status sj_glm_predict(const sj_glm *m, size_t n_new, const double *X_new,
     for (size_t i = 0; i < n_new; i++) {
         const double *xi = X_new + i * p;
         double e = offset_new ? offset_new[i] : 0.0, q = 0;
-        for (size_t j = 0; j < p; j++)
-            e += xi[j] * m->beta[j];
+        for (size_t j = 0; j < p; j++) /* predict.glm: aliased columns are left out */
+            e += fe_glm_aliased(m, (int)j) ? 0.0 : xi[j] * m->beta[j];
         for (size_t j = 0; j < p; j++)
             for (size_t k = 0; k < p; k++)
                 q += xi[j] * m->xtwx_inv[j * p + k] * xi[k];

@@ -4,8 +4,12 @@
  * AIC, BIC) are then computed here as R's summary.glm does.  Before the fit,
  * X is checked for rank deficiency with R's limited-pivoting QR rule
  * (LINPACK dqrdc2, tolerance 1e-7): aliased columns are reported by name. */
+#include <cblas.h>
+#include <ctype.h>
 #include <lapacke.h>
+#include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +55,7 @@ void sj_glm_free(sj_glm *m)
     free(m->x), free(m->y), free(m->w), free(m->off);
     free(m->beta), free(m->eta), free(m->mu), free(m->ww), free(m->var), free(m->mueta);
     free(m->devres), free(m->xtwx_inv);
+    free(m->aliased), free(m->message);
     free(m);
 }
 
@@ -77,15 +82,23 @@ sj_status sj_glm_create(sj_ctx *ctx, const char *family, const char *link, size_
             if (!isfinite(offset[i]))
                 return fe_ctx_failf(ctx, SJ_ERR_DOMAIN, "%s: offset row %zu is not finite", fn,
                                     i + 1);
+    /* A bare "power" has no exponent here (sj_glm_family_create takes it as
+     * an argument): R's power(lambda) is spelled "power(lambda)". */
+    if (link) {
+        static const char pw[] = "power";
+        size_t k = 0;
+        while (k < sizeof pw - 1 && tolower((unsigned char)link[k]) == pw[k])
+            k++;
+        if (k == sizeof pw - 1 && link[k] == '\0')
+            return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT,
+                                "%s: link \"power\" needs its exponent: write \"power(p)\", "
+                                "e.g. \"power(0.5)\" or \"power(1/3)\" (R's power(lambda))",
+                                fn);
+    }
     sj_glm_family *fam = NULL;
     sj_status st = sj_glm_family_create(ctx, family, link, 0.0, &fam);
     if (st != SJ_OK)
         return st;
-    if (fam->link.id == FE_LINK_POWER) {
-        sj_glm_family_free(fam);
-        return fe_ctx_failf(ctx, SJ_ERR_INVALID_ARGUMENT,
-                            "%s: the power link needs its exponent; use the graph builders", fn);
-    }
     if ((st = sj_glm_check_response(fam, y, weights, n)) != SJ_OK) {
         sj_glm_family_free(fam);
         return st;
@@ -100,6 +113,7 @@ sj_status sj_glm_create(sj_ctx *ctx, const char *family, const char *link, size_
     m->fam = fam;
     m->n = n;
     m->p = p;
+    m->singular_ok = 1;
     m->x = malloc(n * (size_t)p * sizeof *m->x);
     m->y = malloc(n * sizeof *m->y);
     m->w = malloc(n * sizeof *m->w);
@@ -185,10 +199,22 @@ static int rank_check(const sj_glm *m, double tol, int *aliased)
         for (int pass = 0; pass < 2; pass++) /* Gram-Schmidt twice */
             for (int k = 0; k < rank; k++) {
                 const double *qk = q + (size_t)k * n;
-                double d = 0;
-                for (size_t i = 0; i < nr; i++)
-                    d += qk[i] * v[i];
-                for (size_t i = 0; i < nr; i++)
+                /* four partial sums: one chain of dependent adds made this
+                 * loop a third of a whole fit at n = 1e5 (not OpenBLAS's
+                 * ddot/daxpy: they go multi-threaded at this size, and their
+                 * thread hand-offs stall on a loaded machine) */
+                double d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+                size_t i = 0;
+                for (; i + 4 <= nr; i += 4) {
+                    d0 += qk[i] * v[i];
+                    d1 += qk[i + 1] * v[i + 1];
+                    d2 += qk[i + 2] * v[i + 2];
+                    d3 += qk[i + 3] * v[i + 3];
+                }
+                for (; i < nr; i++)
+                    d0 += qk[i] * v[i];
+                double d = (d0 + d1) + (d2 + d3);
+                for (i = 0; i < nr; i++)
                     v[i] -= d * qk[i];
             }
         double norm = 0;
@@ -312,15 +338,23 @@ static sj_status invert_xtwx(sj_glm *m)
     size_t n = m->n, p = (size_t)m->p;
     double *a = m->xtwx_inv;
     memset(a, 0, p * p * sizeof *a);
-    for (size_t i = 0; i < n; i++) {
-        const double *xi = m->x + i * p;
-        double wi = m->ww[i];
-        if (!(wi > 0))
-            continue;
-        for (size_t j = 0; j < p; j++)
-            for (size_t k = 0; k <= j; k++)
-                a[j * p + k] += wi * xi[j] * xi[k];
+    /* XᵀWX = Σ over blocks of rows of BᵀB, B = √W X (rows of W <= 0 left
+     * out): one cache-sized dsyrk per block. */
+    enum { ROWS = 256 };
+    double *blk = malloc(ROWS * p * sizeof *blk);
+    if (!blk)
+        return fe_ctx_failf(m->ctx, SJ_ERR_OUT_OF_MEMORY, "sj_glm_fit: out of memory");
+    for (size_t i0 = 0; i0 < n; i0 += ROWS) {
+        size_t nr = n - i0 < ROWS ? n - i0 : ROWS;
+        for (size_t i = 0; i < nr; i++) {
+            double wi = m->ww[i0 + i], s = wi > 0 ? sqrt(wi) : 0.0;
+            for (size_t j = 0; j < p; j++)
+                blk[i * p + j] = s * m->x[(i0 + i) * p + j];
+        }
+        cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (blasint)p, (blasint)nr, 1.0, blk,
+                    (blasint)p, 1.0, a, (blasint)p);
     }
+    free(blk);
     lapack_int info = LAPACKE_dpotrf_work(LAPACK_ROW_MAJOR, 'L', (lapack_int)p, a, (lapack_int)p);
     if (info == 0)
         info = LAPACKE_dpotri_work(LAPACK_ROW_MAJOR, 'L', (lapack_int)p, a, (lapack_int)p);
@@ -473,6 +507,95 @@ static sj_status fit_nb(sj_glm *m, int max_iter)
     return SJ_OK;
 }
 
+/* Appends a warning of the fit to m->message ("; " between two). */
+static void warn(sj_glm *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(sj_glm *m, const char *fmt, ...)
+{
+    char buf[640];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    size_t old = m->message ? strlen(m->message) : 0, add = strlen(buf);
+    char *s = realloc(m->message, old + add + 3);
+    if (!s)
+        return; /* the message is lost, the fit is not */
+    snprintf(s + old, add + 3, "%s%s", old ? "; " : "", buf);
+    m->message = s;
+}
+
+/* Moves the results of a fit on the `rank` columns that are not aliased
+ * into their places among all p: β̂ NaN where aliased, (XᵀWX)⁻¹ 0 in the
+ * aliased rows and columns.  In place, from the end (no entry is read after
+ * it is overwritten: a source index never exceeds its destination). */
+static void expand_aliased(sj_glm *m)
+{
+    int p = m->p, r = m->rank;
+    for (int j = p - 1, rj = r - 1; j >= 0; j--)
+        m->beta[j] = m->aliased[j] ? NAN : m->beta[rj--];
+    int *col = malloc((size_t)p * sizeof *col); /* reduced index of column j, or -1 */
+    int k = 0;
+    if (!col) /* cannot happen in practice; keep a consistent (zero) covariance */
+        return (void)memset(m->xtwx_inv, 0, (size_t)p * (size_t)p * sizeof *m->xtwx_inv);
+    for (int j = 0; j < p; j++)
+        col[j] = m->aliased[j] ? -1 : k++;
+    for (int j = p - 1; j >= 0; j--)
+        for (int l = p - 1; l >= 0; l--)
+            m->xtwx_inv[(size_t)j * (size_t)p + (size_t)l] =
+                col[j] < 0 || col[l] < 0
+                    ? 0.0
+                    : m->xtwx_inv[(size_t)col[j] * (size_t)r + (size_t)col[l]];
+    free(col);
+}
+
+/* R's warnings after glm.fit, and ours for an exact fit. */
+static void fit_warnings(sj_glm *m)
+{
+    const double eps = 10 * DBL_EPSILON; /* glm.fit's */
+    if (!m->converged)
+        warn(m, "glm.fit: algorithm did not converge (%d iterations); the estimates are the "
+                "last iterate", m->iterations);
+    size_t lo = 0, hi = 0;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->w[i] > 0) {
+            lo += m->mu[i] < eps;
+            hi += m->mu[i] > 1 - eps;
+        }
+    if (m->fam->id == FE_FAMILY_BINOMIAL && lo + hi > 0)
+        warn(m, "glm.fit: fitted probabilities numerically 0 or 1 occurred (%zu of %.0f rows): "
+                "the data are (quasi-)separated, some coefficients are tending to +-Inf and "
+                "their standard errors are not meaningful", lo + hi, m->n_ok);
+    if ((m->fam->id == FE_FAMILY_POISSON || m->fam->id == FE_FAMILY_NEGATIVE_BINOMIAL) && lo > 0)
+        warn(m, "glm.fit: fitted rates numerically 0 occurred (%zu of %.0f rows): some "
+                "coefficients are tending to -Inf", lo, m->n_ok);
+    /* Every response at the edge of the family's support: the likelihood
+     * has no maximum (η → ∓Inf); R stops by its rule without a warning. */
+    fe_family_id fid = m->fam->id;
+    size_t y0 = 0, y1 = 0;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->w[i] > 0) {
+            y0 += m->y[i] == 0;
+            y1 += m->y[i] == 1;
+        }
+    int binom = fid == FE_FAMILY_BINOMIAL;
+    int counts = fid == FE_FAMILY_POISSON || fid == FE_FAMILY_NEGATIVE_BINOMIAL;
+    if (m->n_ok > 0 && ((binom && ((double)y0 == m->n_ok || (double)y1 == m->n_ok)) ||
+                        (counts && (double)y0 == m->n_ok)))
+        warn(m, "every response is %s: the maximum-likelihood estimate does not exist (the "
+                "linear predictor tends to %s); the estimates are the iterate where the "
+                "convergence rule stopped", (double)y0 == m->n_ok ? "0" : "1",
+             (double)y0 == m->n_ok ? "-Inf" : "+Inf");
+    double syy = 0;
+    for (size_t i = 0; i < m->n; i++)
+        syy += m->w[i] * m->y[i] * m->y[i];
+    m->exact = sj_glm_family_has_dispersion(m->fam) == 1 &&
+               m->deviance <= 1e-20 * fmax(syy, 1e-300);
+    if (m->exact)
+        warn(m, "the fit is exact (residual deviance %.3g): the dispersion is 0, standard "
+                "errors are 0, z/t statistics and p-values are undefined (NaN) and the "
+                "log-likelihood unbounded (AIC -Inf or meaningless)", m->deviance);
+}
+
 sj_status sj_glm_fit(sj_glm *m, int max_iter)
 {
     const char *fn = "sj_glm_fit";
@@ -482,37 +605,94 @@ sj_status sj_glm_fit(sj_glm *m, int max_iter)
         return fe_ctx_failf(m->ctx, SJ_ERR_INVALID_ARGUMENT, "%s: max_iter = %d must be >= 0", fn,
                             max_iter);
     m->fitted = 0;
-    size_t p = (size_t)m->p;
-    int *aliased = calloc(p, sizeof *aliased);
-    if (!aliased)
+    free(m->message);
+    m->message = NULL;
+    size_t n = m->n, p = (size_t)m->p;
+    if (!m->aliased && !(m->aliased = calloc(p, sizeof *m->aliased)))
         return fe_ctx_failf(m->ctx, SJ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-    int rank = rank_check(m, 1e-7, aliased);
-    if (rank < 0) {
-        free(aliased);
+    int rank = rank_check(m, 1e-7, m->aliased);
+    if (rank < 0)
         return fe_ctx_failf(m->ctx, SJ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
-    }
-    if (rank < (int)p) {
-        char list[512] = "";
-        size_t len = 0;
-        for (size_t j = 0; j < p && len < sizeof list - 8; j++)
-            if (aliased[j])
-                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "",
-                                        m->names[j]);
-        free(aliased);
+    char list[512] = "";
+    size_t len = 0;
+    for (size_t j = 0; j < p && len < sizeof list - 8; j++)
+        if (m->aliased[j])
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "",
+                                    m->names[j]);
+    if (rank < (int)p && (!m->singular_ok || rank == 0))
         return fe_ctx_failf(m->ctx, SJ_ERR_SINGULAR,
                             "%s: X is rank deficient (rank %d < %zu columns): coefficients not "
-                            "defined because of singularities (aliased): %s",
-                            fn, rank, p, list);
-    }
-    free(aliased);
+                            "defined because of singularities (aliased): %s%s",
+                            fn, rank, p, list,
+                            rank == 0 ? " (no column is left to fit)"
+                                      : " (singular.ok is off: sj_glm_set_singular_ok)");
     if (alloc_results(m) != SJ_OK)
         return fe_ctx_failf(m->ctx, SJ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    /* Fit on the columns that are not aliased, as glm.fit does after its
+     * pivoted QR: m->x and m->p are the reduced design during the fit. */
+    double *xfull = m->x, *xr = NULL;
+    if (rank < (int)p) {
+        if (!(xr = malloc(n * (size_t)rank * sizeof *xr)))
+            return fe_ctx_failf(m->ctx, SJ_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0, k = 0; j < p; j++)
+                if (!m->aliased[j])
+                    xr[i * (size_t)rank + k++] = xfull[i * p + j];
+        m->x = xr;
+        m->p = rank;
+    }
     sj_status st = m->fam->id == FE_FAMILY_NEGATIVE_BINOMIAL && !m->theta_fixed
                        ? fit_nb(m, max_iter)
                        : fit_core(m, max_iter);
-    if (st == SJ_OK)
-        m->fitted = 1;
-    return st;
+    m->x = xfull;
+    m->p = (int)p;
+    m->rank = rank;
+    free(xr);
+    if (st != SJ_OK)
+        return st;
+    if (rank < (int)p) {
+        expand_aliased(m);
+        warn(m, "X is rank deficient (rank %d < %zu columns): %zu coefficient%s not defined "
+                "because of singularities (aliased, NA): %s",
+             rank, p, p - (size_t)rank, p - (size_t)rank > 1 ? "s" : "", list);
+    }
+    fit_warnings(m);
+    m->fitted = 1;
+    return SJ_OK;
+}
+
+sj_status sj_glm_set_singular_ok(sj_glm *m, int singular_ok)
+{
+    if (!fe_glm_valid(m))
+        return SJ_ERR_INVALID_ARGUMENT;
+    if (singular_ok != 0 && singular_ok != 1)
+        return fe_ctx_failf(m->ctx, SJ_ERR_INVALID_ARGUMENT,
+                            "sj_glm_set_singular_ok: singular_ok = %d must be 0 or 1", singular_ok);
+    m->singular_ok = singular_ok;
+    m->fitted = 0;
+    return SJ_OK;
+}
+
+int sj_glm_rank(const sj_glm *m) { return fe_glm_valid(m) && m->fitted ? m->rank : -1; }
+
+sj_status sj_glm_aliased(const sj_glm *m, int i, int *aliased)
+{
+    sj_status st = fe_glm_enter(m, "sj_glm_aliased");
+    if (st != SJ_OK)
+        return st;
+    if (i < 0 || i >= m->p || !aliased)
+        return fe_ctx_failf(m->ctx, SJ_ERR_INVALID_ARGUMENT,
+                            "sj_glm_aliased: %s", !aliased ? "aliased is NULL"
+                                                           : "coefficient index out of range");
+    *aliased = fe_glm_aliased(m, i);
+    return SJ_OK;
+}
+
+const char *sj_glm_message(const sj_glm *m)
+{
+    if (!fe_glm_valid(m) || !m->fitted)
+        return NULL;
+    return m->message ? m->message : "";
 }
 
 int sj_glm_ncoef(const sj_glm *m) { return fe_glm_valid(m) ? m->p : -1; }

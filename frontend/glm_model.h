@@ -16,12 +16,19 @@ struct sj_glm {
     double *x, *y, *w, *off; /* copies: n×p, n, n, n */
     char **names;            /* p column names */
     int intercept;           /* a column of ones is present */
+    int singular_ok;         /* R's singular.ok: 1 (default) drop aliased columns, 0 refuse */
+    /* results of sj_glm_fit: aliased columns (R's dqrdc2 rule, in column
+     * order) have NaN coefficients; the fit is on the other `rank` columns */
+    int rank, *aliased; /* aliased: p flags */
+    char *message;      /* warnings of the last fit, "" when none (malloc'd) */
+    int exact;          /* an exact fit (dispersion estimated, deviance ~ 0): no statistics */
     /* results of sj_glm_fit (fitted != 0) */
     int fitted, converged, iterations;
     double *beta, *eta, *mu, *ww, *var, *mueta, *devres; /* p, then n each */
     /* ww: R's fit$weights, the working weights of the last IRLS iteration
      * (at the iterate before β̂), as summary.glm and hatvalues use them */
-    double *xtwx_inv; /* (XᵀWX)⁻¹, p×p */
+    double *xtwx_inv; /* (XᵀWX)⁻¹, p×p; 0 in the rows and columns of aliased
+                       * coefficients (NaN only in what the API returns) */
     double deviance, null_deviance, aic, loglik, bic, dispersion, df_residual, df_null;
     double n_ok;       /* observations with weight > 0 */
     /* negative binomial: θ fixed by sj_glm_set_theta, or estimated (glm.nb) */
@@ -30,6 +37,8 @@ struct sj_glm {
 };
 
 int fe_glm_valid(const sj_glm *m);
+/* Whether coefficient j is aliased (fitted models only). */
+static inline int fe_glm_aliased(const sj_glm *m, int j) { return m->aliased && m->aliased[j]; }
 /* Validity and fitted checks of an entry point; SJ_OK or a recorded error. */
 sj_status fe_glm_enter(const sj_glm *m, const char *fn);
 /* Evaluates a family function elementwise on n values through a small graph

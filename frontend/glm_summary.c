@@ -94,6 +94,14 @@ static int coef_decimals(const sj_glm *m)
     return dec > round_dec ? round_dec : dec;
 }
 
+static void fixed_or_na(char *buf, size_t size, int dec, double v)
+{
+    if (isnan(v))
+        snprintf(buf, size, "NA");
+    else
+        snprintf(buf, size, "%.*f", dec, v);
+}
+
 char *sj_glm_summary_text(const sj_glm *m, const char *formula, const char *data)
 {
     if (fe_glm_enter(m, "sj_glm_summary_text") != SJ_OK)
@@ -139,9 +147,11 @@ char *sj_glm_summary_text(const sj_glm *m, const char *formula, const char *data
     for (int j = 0; j < nrow; j++) {
         double e, se, z, p;
         sj_glm_coef(m, j, NULL, &e, &se, &z, &p);
-        snprintf(CELL(0, j), sizeof CELL(0, j), "%.*f", dec, e);
-        snprintf(CELL(1, j), sizeof CELL(1, j), "%.*f", dec, se);
-        snprintf(CELL(2, j), sizeof CELL(2, j), "%.3f", z);
+        /* NaN (an aliased coefficient, or the statistic of an exact fit)
+         * prints as R's NA */
+        fixed_or_na(CELL(0, j), sizeof CELL(0, j), dec, e);
+        fixed_or_na(CELL(1, j), sizeof CELL(1, j), dec, se);
+        fixed_or_na(CELL(2, j), sizeof CELL(2, j), 3, z);
         pval(CELL(3, j), sizeof CELL(3, j), p);
         if (!strchr(CELL(3, j), 'e') && !strchr(CELL(3, j), '<') && strcmp(CELL(3, j), "NA"))
             snprintf(CELL(3, j), sizeof CELL(3, j), "%.*f", pdec, p);
@@ -149,7 +159,11 @@ char *sj_glm_summary_text(const sj_glm *m, const char *formula, const char *data
             if ((int)strlen(CELL(c, j)) > width[c])
                 width[c] = (int)strlen(CELL(c, j));
     }
-    fprintf(f, "Coefficients:\n%-*s %*s %*s %*s %*s%*s\n", wname, "", width[0], "Estimate",
+    if (m->rank < m->p)
+        fprintf(f, "Coefficients: (%d not defined because of singularities)\n", m->p - m->rank);
+    else
+        fprintf(f, "Coefficients:\n");
+    fprintf(f, "%-*s %*s %*s %*s %*s%*s\n", wname, "", width[0], "Estimate",
             width[1], "Std. Error", width[2], est_disp ? "t value" : "z value", width[3],
             est_disp ? "Pr(>|t|)" : "Pr(>|z|)", wstar ? wstar + 1 : 0, "");
     for (int j = 0; j < nrow; j++) {
@@ -180,8 +194,8 @@ char *sj_glm_summary_text(const sj_glm *m, const char *formula, const char *data
     fprintf(f, "Residual deviance: %*s  on %.0f  degrees of freedom\n", wd, b, m->df_residual);
     fprintf(f, "AIC: %.*f\n\nNumber of Fisher Scoring iterations: %d\n",
             decimals_for(m->aic, 5), m->aic, m->iterations);
-    if (!m->converged)
-        fprintf(f, "Warning: the fit did not converge\n");
+    if (m->message && m->message[0])
+        fprintf(f, "Warning: %s\n", m->message);
     if (fclose(f) != 0 || !s) {
         free(s);
         fe_ctx_failf(m->ctx, SJ_ERR_OUT_OF_MEMORY, "sj_glm_summary_text: out of memory");
@@ -235,6 +249,7 @@ char *sj_glm_summary_json(const sj_glm *m)
         sj_glm_coef(m, j, &name, &e, &se, &z, &p);
         fputs(j ? ", {\"name\": " : "{\"name\": ", f);
         jstr(f, name);
+        fprintf(f, ", \"aliased\": %s", fe_glm_aliased(m, j) ? "true" : "false");
         double v[4] = {e, se, z, p};
         const char *k[4] = {"estimate", "std_error", "statistic", "p_value"};
         for (int i = 0; i < 4; i++) {
@@ -252,8 +267,10 @@ char *sj_glm_summary_json(const sj_glm *m)
         fprintf(f, ", \"%s\": ", k[i]);
         jnum(f, v[i]);
     }
-    fprintf(f, ", \"n\": %zu, \"converged\": %s, \"iterations\": %d}", m->n,
-            m->converged ? "true" : "false", m->iterations);
+    fprintf(f, ", \"n\": %zu, \"rank\": %d, \"converged\": %s, \"iterations\": %d, \"message\": ",
+            m->n, m->rank, m->converged ? "true" : "false", m->iterations);
+    jstr(f, m->message ? m->message : "");
+    fputc('}', f);
     if (fclose(f) != 0 || !s) {
         free(s);
         fe_ctx_failf(m->ctx, SJ_ERR_OUT_OF_MEMORY, "sj_glm_summary_json: out of memory");

@@ -6,7 +6,7 @@
  *     1e-8, the iteration count equal to R's;
  *   - predictions with SEs, the four residual types, leverage, Cook's
  *     distance, HC0 sandwich SEs, Wald intervals, LR tests;
- *   - a rank-deficient X reported by column name;
+ *   - a rank-deficient X refused by column name with singular_ok = 0;
  *   - the graph-level fit: jvp, grad and hvp of functions of β̂ against
  *     finite differences of refits; vmap over responses and over (X, y)
  *     pairs against a loop of single fits;
@@ -243,6 +243,9 @@ static void test_rank_deficient(void **state)
     sj_glm *m = NULL;
     assert_ok(sj_glm_create(e->ctx, "poisson", NULL, 54, 5, x, names, wb_y, NULL, NULL, &m),
               e->ctx);
+    /* R's singular.ok = FALSE: refused (the default, R-like dropping, is
+     * tested in test_fit_robustness.c) */
+    assert_ok(sj_glm_set_singular_ok(m, 0), e->ctx);
     assert_error(sj_glm_fit(m, 0), SJ_ERR_SINGULAR, e->ctx, "aliased): tensionMH");
     assert_error(sj_glm_coef(m, 0, NULL, NULL, NULL, NULL, NULL), SJ_ERR_INVALID_ARGUMENT, e->ctx,
                  "not fitted");

@@ -15,7 +15,8 @@ static const char *const cmd_names[] = {"lmm", "glm", "demo"};
 static const char *const families[] = {"gaussian", "binomial", "poisson", "Gamma",
                                        "inverse.gaussian", "negative.binomial"};
 static const char *const links[] = {"identity", "log",     "inverse", "logit", "probit",
-                                    "cauchit",  "cloglog", "loglog",  "sqrt",  "1/mu^2"};
+                                    "cauchit",  "cloglog", "loglog",  "sqrt",  "1/mu^2",
+                                    "power(p)"};
 
 int cli_same_name(const char *a, const char *b)
 {
@@ -144,7 +145,12 @@ int cli_parse(cli_command cmd, int argc, char **argv, int first, cli_options *op
         fprintf(stderr, "Try 'statjit glm --help'.\n");
         return CLI_USAGE;
     }
-    if (opt->link && !known(opt->link, links, nlink)) {
+    /* R's power(lambda) and a bare "power": the library checks the exponent */
+    int power = opt->link != NULL;
+    for (int k = 0; power && k < 5; k++)
+        power = tolower((unsigned char)opt->link[k]) == "power"[k];
+    power = power && (opt->link[5] == '\0' || opt->link[5] == '(');
+    if (opt->link && !power && !known(opt->link, links, nlink)) {
         list_names(buf, sizeof buf, links, nlink);
         fprintf(stderr, "statjit glm: unknown link '%s' (links: %s)\n", opt->link, buf);
         fprintf(stderr, "Try 'statjit glm --help'.\n");

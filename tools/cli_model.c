@@ -273,10 +273,11 @@ static int run_glm(const cli_options *opt, sj_ctx *ctx, const fe_design *d, cons
     cli_progress_stop(progress);
     if (st != SJ_OK)
         goto fit_error;
-    int converged = 0, iterations = 0;
-    if (opt->json && sj_glm_convergence(m, &converged, &iterations) == SJ_OK && !converged)
-        fprintf(stderr, "warning: glm.fit: algorithm did not converge (%d iterations)\n",
-                iterations);
+    /* The text summary ends with the fit's warnings; with --json, stderr
+     * has them too (as R's warnings), and the object's "message". */
+    const char *msg = sj_glm_message(m);
+    if (opt->json && msg && msg[0])
+        fprintf(stderr, "warning: %s\n", msg);
     char name[256];
     data_name(opt->data, name, sizeof name);
     status = print_summary(opt, ctx, opt->json ? sj_glm_summary_json(m)

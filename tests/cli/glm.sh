@@ -92,9 +92,35 @@ has_out "AIC:"
 has_out "Number of Fisher Scoring iterations:"
 no_err
 
+# A rank-deficient design (issue #7): as R, the later of the dependent
+# columns is aliased, printed as NA ("aliased": true, null in --json), the
+# other coefficients are R's mpg ~ wt + hp fit, and a warning names it.
+run 0 "$statjit" glm "$data/mtcars.csv" 'mpg ~ wt + hp + I(2 * wt)'
+has_out "Coefficients: (1 not defined because of singularities)"
+has_out "I(2 * wt)         NA         NA      NA       NA"
+has_out "Warning: X is rank deficient (rank 3 < 4 columns)"
+fit aliased "$data/mtcars.csv" 'mpg ~ wt + hp + I(2 * wt)'
+has_err "warning: X is rank deficient"
+compare aliased "$golden/glm_mtcars_gaussian.json" glm_default \
+  '(Intercept)=(Intercept)' wt=wt hp=hp
+"$check" "$tmp/aliased.json" num rank 3 0 bool 'coefficients/[name=I(2 * wt)]/aliased' true \
+  bool 'coefficients/[name=wt]/aliased' false || nfail=$((nfail + 1))
+# ... and refused when every column is aliased.
+run 1 "$statjit" glm "$data/mtcars.csv" 'mpg ~ 0 + I(0 * wt)'
+has_err "aliased): I(0 * wt) (no column is left to fit)"
+# R's power(lambda) link, spelled as in R (issue #7); R 4.2.2's
+# glm(breaks ~ wool + tension, poisson(power(1/3)), warpbreaks) in
+# tests/data/fit_robust_golden.h (pwb_*), tension's levels sorted here
+# (H first), so the coefficients compared are those that do not depend on it.
+fit power "$data/warpbreaks.csv" "breaks ~ wool + $tension" --family poisson \
+  --link 'power(1/3)'
+"$check" "$tmp/power.json" str link 'mu^0.333' num 'coefficients/[name=woolB]/estimate' \
+  -0.19885407093626453 1e-6 num deviance 211.94545423889866 1e-8 \
+  num aic 494.60953189440244 1e-8 num iterations 3 0 || nfail=$((nfail + 1))
+run 1 "$statjit" glm "$data/warpbreaks.csv" 'breaks ~ wool' --family poisson --link power
+has_err "needs its exponent"
+
 # Model errors after the design: exit 1 with the library's message.
-run 1 "$statjit" glm "$data/mtcars.csv" 'mpg ~ wt + I(2 * wt)'
-has_err "statjit glm:"
 run 1 "$statjit" glm "$data/mtcars.csv" 'I(mpg - 20) ~ wt' --family poisson
 has_err "statjit glm:"
 run 1 "$statjit" glm "$data/mtcars.csv" 'mpg ~ wt' --family poisson --link logit

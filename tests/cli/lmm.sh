@@ -114,4 +114,12 @@ has_err "note: 2 rows with missing values dropped"
 printf '%s\n' "$out" >"$tmp/sleep_na.json"
 verify sleep_na "$cases" num n 178 0
 
+# Degenerate data (docs/reliability.md, fit robustness): exit 1 with the
+# cause.  An all-zero fixed-effect column is named; a constant response has
+# no REML optimum (lme4 reports -Inf).
+run 1 "$statjit" lmm "$data/Dyestuff.csv" 'Yield ~ 1 + I(0 * Yield) + (1 | Batch)'
+has_err "column 2 (I(0 * Yield)) is all zero"
+run 1 "$statjit" lmm "$data/Dyestuff.csv" 'I(0 * Yield + 2) ~ 1 + (1 | Batch)'
+has_err "y is fitted exactly by the fixed effects"
+
 finish
