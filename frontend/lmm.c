@@ -307,6 +307,8 @@ sj_value fe_lmm_objective(sj_graph *g, const sj_lmm *m, int reml, sj_value theta
     sj_value v;
     if (sj_cov_build(root, theta, &v) != SJ_OK)
         return SJ_INVALID;
+    if (reml == FE_LMM_V)
+        return v;
     return reml ? sj_reml_criterion(g, v, x, y) : sj_ml_deviance(g, v, x, y);
 }
 
@@ -370,9 +372,14 @@ static sj_status ols_s2(sj_lmm *m, double *s2)
     lapack_int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', p, 1, a, p, b, 1);
     if (info != 0) {
         free(a);
+        /* dposv's info: the leading minor of order info is singular, so
+         * column info is zero or a combination of the columns before it */
+        int j = info > 0 && info <= p ? (int)info - 1 : 0;
         return fe_ctx_failf(m->ctx, SJ_ERR_SINGULAR,
-                            "sj_lmm_fit: the fixed-effects design X is rank deficient "
-                            "(column %d is a combination of the others)", (int)info);
+                            "sj_lmm_fit: the fixed-effects design X is rank deficient: column "
+                            "%d (%s) is %s (lme4 drops such a column; remove it)",
+                            j + 1, m->xnames[j], info < 0 ? "invalid" :
+                            "all zero or a combination of the columns before it");
     }
     double rss = 0;
     for (size_t i = 0; i < n; i++) {
@@ -382,9 +389,19 @@ static sj_status ols_s2(sj_lmm *m, double *s2)
         rss += r * r;
     }
     free(a);
+    /* y fitted exactly by X (a constant y with an intercept): the residual
+     * variance is 0 at the optimum and the criterion has no minimum (lme4
+     * reports a REML criterion of -Inf); refused with its cause. */
+    double yy = 0;
+    for (size_t i = 0; i < n; i++)
+        yy += m->y[i] * m->y[i];
+    if (!(rss > 1e-24 * yy) || n <= (size_t)p)
+        return fe_ctx_failf(m->ctx, SJ_ERR_DOMAIN,
+                            "sj_lmm_fit: y is fitted exactly by the fixed effects (residual sum "
+                            "of squares %.3g%s): the residual variance would be 0 and the "
+                            "criterion has no minimum", rss,
+                            n <= (size_t)p ? ", n <= p" : ", e.g. y constant");
     *s2 = rss / (double)(n - (size_t)p);
-    if (!(*s2 > 0))
-        *s2 = 1.0;
     return SJ_OK;
 }
 
@@ -436,7 +453,7 @@ sj_status sj_lmm_fit(sj_lmm *m, int reml)
     nt += 1;
     double *theta0 = calloc((size_t)nt, sizeof *theta0);
     double *thhat = calloc((size_t)nt, sizeof *thhat);
-    sj_fn *obj = NULL, *fitfn = NULL, *hfn = NULL;
+    sj_fn *obj = NULL, *fitfn = NULL, *hfn = NULL, *aifn = NULL;
     lmm_graph og = {0}, fg = {0};
     double t0 = now(), c0 = 0;
     sj_ctx_counter(ctx, "compile_seconds", &c0);
@@ -470,7 +487,11 @@ sj_status sj_lmm_fit(sj_lmm *m, int reml)
     for (int t = 0; t < m->nterm; t++)
         data[nd++] = fg.zs[t];
     sj_value out[4];
-    if ((st = sj_fit_argmin(fg.g, obj, NULL, fg.theta, nd, data, m->max_iter, SJ_FIT_GRAD_NORM,
+    /* average-information steps (frontend/lmm_ai.c) or the exact Hessian */
+    if (m->optimizer == SJ_LMM_AVERAGE_INFORMATION &&
+        (st = fe_lmm_ai_curvature(m, reml, s2, nt, &aifn)) != SJ_OK)
+        goto done;
+    if ((st = sj_fit_argmin(fg.g, obj, aifn, fg.theta, nd, data, m->max_iter, SJ_FIT_GRAD_NORM,
                             m->tol, &out[0], &out[1], &out[2])) != SJ_OK)
         goto done;
     out[3] = fe_lmm_objective(fg.g, m, reml, out[0], fg.y, fg.x, fg.codes, fg.zs, s2, NULL,
@@ -512,6 +533,7 @@ done:;
     sj_fn_free(obj);
     sj_fn_free(fitfn);
     sj_fn_free(hfn);
+    sj_fn_free(aifn);
     sj_graph_free(og.g);
     sj_graph_free(fg.g);
     free(theta0);

@@ -34,6 +34,7 @@ struct sj_lmm {
     /* fit settings */
     int max_iter;
     double tol;
+    int optimizer; /* sj_lmm_optimizer */
     /* results */
     int fitted, reml;
     int ntheta;
@@ -53,6 +54,11 @@ struct sj_lmm {
 sj_value fe_lmm_objective(sj_graph *g, const sj_lmm *m, int reml, sj_value theta, sj_value y,
                           sj_value x, const sj_value *codes, const sj_value *zs, double s2,
                           int *ntheta, double *init);
+/* fe_lmm_objective's reml argument for V(θ) itself instead of a criterion. */
+#define FE_LMM_V 2
+/* The average-information curvature of the criterion (frontend/lmm_ai.c):
+ * a function of (θ, y, X, codes_t..., Z_t...) -> [ntheta, ntheta]. */
+sj_status fe_lmm_ai_curvature(sj_lmm *m, int reml, double s2, int ntheta, sj_fn **out);
 /* Fills the results (β̂, SEs, BLUPs, conditional variances, G blocks) from
  * m->theta.  Needs the natural parameters: sets m->sigma2. */
 sj_status fe_lmm_results(sj_lmm *m);

@@ -314,28 +314,125 @@ sj_status sj_smooth_reml_batch(sj_ctx *ctx, size_t nprob, size_t n, size_t m, si
 /* Sum over axis 0 of [n, d] -> [d]. */
 static sj_value colsum(sj_graph *g, sj_value v) { return sj_sum(g, v, 1, (int[]){0}); }
 
-sj_status sj_smooth_reml_graph(sj_graph *g, sj_value x, sj_value y, sj_value s, sj_value w,
-                               const sj_smooth_reml_result *fit, sj_value *lambda,
-                               sj_value *beta, sj_value *fitted)
+/* The REML criterion in ρ up to terms free of ρ (which move neither ρ̂ nor
+ * its derivatives): Σ_j (n−M)/2 log P_j + d/2 (log|XᵀWX + λS| − rρ),
+ * P_j = y_jᵀWy_j − b_jᵀ(XᵀWX + λS)⁻¹b_j, b = XᵀWY.  rho [1]. */
+static sj_value reml_objective(sj_graph *g, sj_value rho, sj_value x, sj_value y, sj_value s,
+                               sj_value w, double df_resid, double ncol, double rank)
 {
-    if (!g || !fit || x == SJ_INVALID || y == SJ_INVALID || s == SJ_INVALID || fit->ncol < 1 ||
-        !(fit->hessian > 0) || !isfinite(fit->rho))
-        return SJ_ERR_INVALID_ARGUMENT;
     sj_value xtw = w == SJ_INVALID ? sj_mT(g, x) : sj_mul(g, sj_mT(g, x), w); /* [m, n] */
     sj_value a = sj_matmul(g, xtw, x), b = sj_matmul(g, xtw, y);
     sj_value wy = w == SJ_INVALID ? y : sj_mT(g, sj_mul(g, sj_mT(g, y), w));
     sj_value yy = colsum(g, sj_mul(g, y, wy)); /* [d] */
-    double lam0 = exp(fit->rho);
-    sj_value l0 = sj_cholesky(g, sj_add(g, a, sj_mul(g, sj_scalar(g, lam0), s)));
-    sj_value b0 = sj_cholesky_solve(g, l0, b);
-    sj_value p = sj_sub(g, yy, colsum(g, sj_mul(g, b, b0)));
-    sj_value p1 = sj_mul(g, sj_scalar(g, lam0), colsum(g, sj_mul(g, b0, sj_matmul(g, s, b0))));
-    sj_value tr = sj_mul(g, sj_scalar(g, lam0), sj_sum_all(g, sj_diag(g, sj_cholesky_solve(g, l0, s))));
-    sj_value v1 = sj_add(g, sj_mul(g, sj_scalar(g, fit->df_resid / 2), sj_sum_all(g, sj_div(g, p1, p))),
-                         sj_mul(g, sj_scalar(g, fit->ncol / 2.0),
-                                sj_sub(g, tr, sj_scalar(g, (double)fit->rank))));
-    sj_value rho = sj_sub(g, sj_scalar(g, fit->rho), sj_div(g, v1, sj_scalar(g, fit->hessian)));
-    sj_value lam = sj_exp(g, rho);
+    sj_value r = sj_sum_all(g, rho), lam = sj_exp(g, r);
+    sj_value h = sj_add(g, a, sj_mul(g, lam, s));
+    sj_value l = sj_cholesky(g, h);
+    sj_value p = sj_sub(g, yy, colsum(g, sj_mul(g, b, sj_cholesky_solve(g, l, b))));
+    sj_value v = sj_mul(g, sj_scalar(g, df_resid / 2), sj_sum_all(g, sj_log(g, p)));
+    sj_value ld = sj_sub(g, sj_logdet(g, h), sj_mul(g, sj_scalar(g, rank), r));
+    return sj_add(g, v, sj_mul(g, sj_scalar(g, ncol / 2), ld));
+}
+
+/* Input i of g's shape as names for a new graph's sj_input: sizes as
+ * numbers, symbols as sym[k]. */
+static void dims_of(sj_graph *g, sj_value v, char buf[][24], const char **names, const char *sym)
+{
+    ir_val iv = (ir_val)(uint32_t)(uint64_t)v;
+    const ir_shape *sh = ir_shape_of(g->ir, iv);
+    for (int k = 0; k < sh->rank; k++) {
+        if (IR_DIM_IS_SIZE(sh->dim[k])) {
+            snprintf(buf[k], 24, "%lld", (long long)sh->dim[k]);
+            names[k] = buf[k];
+        } else {
+            snprintf(buf[k], 24, "%c", sym[k]);
+            names[k] = buf[k];
+        }
+    }
+}
+
+sj_status sj_smooth_reml_graph(sj_graph *g, sj_value x, sj_value y, sj_value s, sj_value w,
+                               const sj_smooth_reml_result *fit, sj_value *lambda,
+                               sj_value *beta, sj_value *fitted)
+{
+    if (lambda)
+        *lambda = SJ_INVALID;
+    if (beta)
+        *beta = SJ_INVALID;
+    if (fitted)
+        *fitted = SJ_INVALID;
+    if (!fe_graph_valid(g))
+        return SJ_ERR_INVALID_ARGUMENT;
+    if (!ir_graph_ok(g->ir))
+        return g->ir->err.status;
+    if (!fit || x == SJ_INVALID || y == SJ_INVALID || s == SJ_INVALID)
+        return fe_ctx_failf(g->ctx, SJ_ERR_INVALID_ARGUMENT,
+                            "sj_smooth_reml_graph: NULL fit or SJ_INVALID x, y or s");
+    if (fit->ncol < 1 || !isfinite(fit->rho) || !(fit->df_resid > 0) || fit->rank < 1)
+        return fe_ctx_failf(g->ctx, SJ_ERR_INVALID_ARGUMENT,
+                            "sj_smooth_reml_graph: fit is not a result of sj_smooth_reml "
+                            "(ncol %d, rho %g, df_resid %g, rank %d)",
+                            fit->ncol, fit->rho, fit->df_resid, fit->rank);
+    /* validate the values (and their ranks) through the builder */
+    sj_value probe[4] = {sj_mT(g, x), sj_mT(g, y), sj_mT(g, s),
+                         w == SJ_INVALID ? x : sj_mul(g, w, sj_scalar(g, 1.0))};
+    sj_status st = sj_graph_status(g);
+    if (st != SJ_OK)
+        return st;
+    (void)probe;
+    sj_value want[4] = {x, y, s, w};
+    static const int rank[4] = {2, 2, 2, 1};
+    static const char *const what[4] = {"x [n, m]", "y [n, d]", "s [m, m]", "w [n]"};
+    for (int i = 0; i < 4; i++) {
+        if (want[i] == SJ_INVALID)
+            continue;
+        const ir_shape *sh = ir_shape_of(g->ir, (ir_val)(uint32_t)(uint64_t)want[i]);
+        if (sh->rank != rank[i]) {
+            ir_fail(&g->ir->err, SJ_ERR_SHAPE, "sj_smooth_reml_graph: %s has rank %d", what[i],
+                    sh->rank);
+            return fe_ctx_fail(g->ctx, &g->ir->err);
+        }
+    }
+    /* ρ̂ = argmin of the criterion, as a fit op started at the search's ρ̂:
+     * exact derivatives of any order in x, y, s, w (implicit function
+     * theorem with the exact d²V/dρ²), and a batch of problems under vmap
+     * runs one Newton loop per item. */
+    sj_graph *og = NULL;
+    sj_fn *obj = NULL;
+    char bx[2][24], by[2][24], bs[2][24], bw[1][24];
+    const char *nx[2], *ny[2], *ns[2], *nw[1];
+    dims_of(g, x, bx, nx, "nm");
+    dims_of(g, y, by, ny, "nd");
+    dims_of(g, s, bs, ns, "mm");
+    int has_w = w != SJ_INVALID;
+    if (has_w)
+        dims_of(g, w, bw, nw, "n");
+    sj_value data[4] = {x, y, s, w};
+    if ((st = sj_graph_create(g->ctx, &og)) == SJ_OK) {
+        sj_value rho = sj_input(og, "rho", 1, (const char *[]){"1"});
+        sj_value ox = sj_input(og, "x", 2, nx), oy = sj_input(og, "y", 2, ny);
+        sj_value os = sj_input(og, "s", 2, ns);
+        sj_value ow = has_w ? sj_input(og, "w", 1, nw) : SJ_INVALID;
+        sj_value f = reml_objective(og, rho, ox, oy, os, ow, fit->df_resid, fit->ncol,
+                                    (double)fit->rank);
+        if ((st = sj_graph_status(og)) == SJ_OK)
+            st = sj_fn_create(og, 1, &f, &obj);
+    }
+    sj_value th = SJ_INVALID;
+    if (st == SJ_OK) {
+        int64_t one = 1;
+        sj_value rho0 = sj_constant(g, 1, &one, &fit->rho);
+        /* gradient rule: |V′| below 1e-9 (V′ is a sum of O(n) terms whose
+         * rounding is ~1e-13 n); Newton's steps leave far less */
+        st = sj_fit_argmin(g, obj, NULL, rho0, has_w ? 4 : 3, data, 50, SJ_FIT_GRAD_NORM, 1e-9,
+                           &th, NULL, NULL);
+    }
+    sj_fn_free(obj);
+    sj_graph_free(og);
+    if (st != SJ_OK)
+        return st;
+    sj_value xtw = has_w ? sj_mul(g, sj_mT(g, x), w) : sj_mT(g, x); /* [m, n] */
+    sj_value a = sj_matmul(g, xtw, x), b = sj_matmul(g, xtw, y);
+    sj_value lam = sj_exp(g, sj_sum_all(g, th));
     sj_value l = sj_cholesky(g, sj_add(g, a, sj_mul(g, lam, s)));
     sj_value bt = sj_cholesky_solve(g, l, b);
     if (lambda)

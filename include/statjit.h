@@ -661,7 +661,9 @@ sj_status sj_fit_argmin(sj_graph *g, sj_fn *objective, sj_fn *curvature, sj_valu
  *   inverse.gaussian   1/mu^2, inverse, identity, log, power
  *   negative.binomial  log, sqrt, identity, power
  * "power" takes link_power = p >= 0 (R's power(p): μ^p; p = 0 is log, p = 1
- * identity); link_power is ignored by the other links.  Binomial responses
+ * identity), or is spelled with its exponent, "power(0.5)", "power(1/3)"
+ * (which then wins over link_power); link_power is ignored by the other
+ * links.  Binomial responses
  * are proportions in [0, 1] with the number of trials as prior weights (0/1
  * responses with weights 1).
  *
@@ -772,7 +774,9 @@ sj_status sj_glm_fit_graph(sj_graph *g, const sj_glm_family *fam, sj_value x, sj
 /* A fitted model on concrete data. */
 typedef struct sj_glm sj_glm;
 /* family/link in R's spelling, case-insensitive (link NULL = canonical;
- * "power" is not accepted here, use the graph builders); X n×p row-major,
+ * R's power(lambda) is spelled "power(0.5)" or "power(1/3)", also accepted
+ * by sj_glm_family_create; a bare "power" is refused here, as it has no
+ * exponent); X n×p row-major,
  * copied; xnames p column names (NULL: "X1".."Xp"); weights/offset may be
  * NULL.  The response is checked (sj_glm_check_response). */
 sj_status sj_glm_create(sj_ctx *ctx, const char *family, const char *link, size_t n, int p,
@@ -781,14 +785,38 @@ sj_status sj_glm_create(sj_ctx *ctx, const char *family, const char *link, size_
 /* Negative binomial only: θ fixed (as MASS::negative.binomial(theta)); without
  * it sj_glm_fit estimates θ by alternation as MASS::glm.nb does. */
 sj_status sj_glm_set_theta(sj_glm *m, double theta);
-/* Fits (compiled code).  A rank-deficient X is SJ_ERR_SINGULAR naming the
- * aliased columns (R's pivoted QR, tolerance 1e-7).  max_iter 0 = R's 25.
- * Not converging is not an error: see sj_glm_convergence. */
+/* Fits (compiled code).  max_iter 0 = R's 25.  A rank-deficient X is
+ * handled as R's glm does (LINPACK dqrdc2 order, tolerance 1e-7: the later
+ * of linearly dependent columns is aliased, an all-zero column always):
+ * the fit is on the other columns and the aliased coefficients are NaN
+ * with sj_glm_aliased set (NA in the summaries), and sj_glm_message names
+ * them.  With sj_glm_set_singular_ok(m, 0) (R's singular.ok = FALSE), or
+ * when every column is aliased, a rank-deficient X is SJ_ERR_SINGULAR
+ * naming the aliased columns.  Not converging, separation and fitted
+ * values at the boundary are not errors: SJ_OK, the last iterate as the
+ * estimate, sj_glm_convergence and sj_glm_message say what happened. */
 sj_status sj_glm_fit(sj_glm *m, int max_iter);
+/* R's glm(singular.ok = ): 1 (the default) fits around aliased columns, 0
+ * refuses a rank-deficient X.  Applies to the next sj_glm_fit. */
+sj_status sj_glm_set_singular_ok(sj_glm *m, int singular_ok);
+/* After a fit: the rank of X (the number of coefficients estimated), -1
+ * for an invalid or unfitted model; whether coefficient i is aliased. */
+int sj_glm_rank(const sj_glm *m);
+sj_status sj_glm_aliased(const sj_glm *m, int i, int *aliased);
+/* The warnings of the last successful fit as one message, R's wording
+ * where R warns ("glm.fit: algorithm did not converge", "glm.fit: fitted
+ * probabilities numerically 0 or 1 occurred", "glm.fit: fitted rates
+ * numerically 0 occurred", aliased coefficients by name) and an exact fit
+ * (residual deviance 0: z/t statistics NaN), "; " between two; "" when
+ * there is none; NULL before a fit.  Owned by m. */
+const char *sj_glm_message(const sj_glm *m);
 void sj_glm_free(sj_glm *m);
 int sj_glm_ncoef(const sj_glm *m);
 /* statistic is z or t (t where the dispersion is estimated), p_value two-sided.
- * Any output pointer may be NULL. */
+ * Any output pointer may be NULL.  An aliased coefficient has NaN estimate,
+ * standard error, statistic and p-value (R's NA); in an exact fit (an
+ * estimated dispersion and a residual deviance of 0 up to rounding: SEs 0)
+ * the statistic and p-value are NaN and sj_glm_message says so. */
 sj_status sj_glm_coef(const sj_glm *m, int i, const char **name, double *estimate,
                       double *std_error, double *statistic, double *p_value);
 sj_status sj_glm_stats(const sj_glm *m, double *deviance, double *null_deviance,
@@ -810,7 +838,8 @@ const char *sj_glm_model_link_name(const sj_glm *m);
              default: sj_glm_link_name)(h)
 #endif
 /* The covariance of β̂: p×p row-major.  Model-based (dispersion × (XᵀWX)⁻¹)
- * or the sandwich HC0 (sandwich::vcovHC(type = "HC0")). */
+ * or the sandwich HC0 (sandwich::vcovHC(type = "HC0")); NaN in the rows and
+ * columns of aliased coefficients (R's vcov(complete = TRUE)). */
 typedef enum sj_glm_vcov_type { SJ_GLM_VCOV_MODEL = 0, SJ_GLM_VCOV_HC0 = 1 } sj_glm_vcov_type;
 sj_status sj_glm_vcov(const sj_glm *m, sj_glm_vcov_type type, double *out);
 /* Wald intervals β̂ ± q·se at the given level (confint.default: normal q). */
@@ -821,7 +850,8 @@ sj_status sj_glm_confint(const sj_glm *m, double level, sj_glm_vcov_type type, d
 sj_status sj_glm_lrtest(const sj_glm *full, const sj_glm *reduced, double *stat, double *df,
                         double *p_value);
 /* Predictions for new data: type 0 link, 1 response; out_se (may be NULL)
- * the standard errors (R's predict.glm(se.fit = TRUE)). */
+ * the standard errors (R's predict.glm(se.fit = TRUE); aliased columns of
+ * X_new are ignored, as R does). */
 enum { SJ_GLM_LINK = 0, SJ_GLM_RESPONSE = 1 };
 sj_status sj_glm_predict(const sj_glm *m, size_t n_new, const double *X_new,
                          const double *offset_new, int type, double *out_fit, double *out_se);
@@ -838,9 +868,10 @@ sj_status sj_glm_fitted(const sj_glm *m, double *out);
 sj_status sj_glm_leverage(const sj_glm *m, double *out);
 sj_status sj_glm_cooks(const sj_glm *m, double *out);
 /* R-like text (summary.glm layout) and the CLI JSON object: model "glm",
- * family, link, coefficients [{name, estimate, std_error, statistic,
- * p_value}], deviance, null_deviance, df_residual, df_null, aic, dispersion,
- * loglik, n, converged, iterations.  malloc'd, free with sj_string_free. */
+ * family, link, coefficients [{name, aliased, estimate, std_error,
+ * statistic, p_value}] (null for NaN), deviance, null_deviance, df_residual,
+ * df_null, aic, dispersion, loglik, n, rank, converged, iterations, message
+ * (sj_glm_message).  malloc'd, free with sj_string_free. */
 char *sj_glm_summary_text(const sj_glm *m, const char *formula_or_null,
                           const char *data_name_or_null);
 char *sj_glm_summary_json(const sj_glm *m);
@@ -872,6 +903,18 @@ sj_status sj_lmm_add_term(sj_lmm *m, const char *group, const double *codes, int
 /* Newton steps at most (default 100) and the gradient-norm tolerance
  * (default 1e-7, on the criterion's gradient in the raw θ). */
 sj_status sj_lmm_set_control(sj_lmm *m, int max_iter, double tol);
+/* The curvature of the Newton steps: the exact Hessian of the criterion
+ * (default), or average information (AI-REML, Gilmour, Thompson & Cullis
+ * 1995): for the criterion −2ℓ, AI_ij = yᵀP V̇_i P V̇_j P y (REML and ML;
+ * P y = V⁻¹(y − Xβ̂)), V̇_i = ∂V/∂θ_i, built as a graph from the covariance
+ * tree (forward derivatives of V(θ)a) and compiled with the fit.  Same
+ * damping, step halving and convergence rule.  An unknown value is
+ * SJ_ERR_INVALID_ARGUMENT. */
+typedef enum sj_lmm_optimizer {
+    SJ_LMM_NEWTON = 0,
+    SJ_LMM_AVERAGE_INFORMATION = 1
+} sj_lmm_optimizer;
+sj_status sj_lmm_set_optimizer(sj_lmm *m, sj_lmm_optimizer optimizer);
 sj_status sj_lmm_fit(sj_lmm *m, int reml /* 1 REML, 0 ML */);
 void sj_lmm_free(sj_lmm *m);
 /* after a fit: */
@@ -909,9 +952,10 @@ char *sj_lmm_summary_text(const sj_lmm *m, const char *formula_or_null,
 char *sj_lmm_summary_json(const sj_lmm *m);
 
 /* ---- smoothing -------------------------------------------------------------
- * Penalised smoothing (docs/smooth.md): B-spline bases as graph builders
- * (differentiable in the positions t), difference penalties, and closed-form
- * Gaussian REML for one smoothing parameter. */
+ * Penalised smoothing (docs/smooth.md): B-spline and 1-D thin-plate bases as
+ * graph builders (differentiable in the positions t), difference and
+ * thin-plate penalties, closed-form Gaussian REML for one smoothing
+ * parameter, and response geometry (simplex, sphere). */
 
 /* B-spline basis of the given degree at positions t [n] over the full knot
  * sequence knots[0..nknots-1] (non-decreasing, boundary knots repeated as
@@ -931,6 +975,16 @@ size_t sj_pspline_knots(const double *x, size_t n, int k, int degree, double *kn
 /* degree + 1 copies of min x, ninterior knots at quantiles i/(ninterior+1)
  * (R's type 7), degree + 1 copies of max x: returns ninterior + 2 degree + 2. */
 size_t sj_quantile_knots(const double *x, size_t n, int ninterior, int degree, double *knots);
+/* The 1-D thin-plate regression spline basis (mgcv's bs = "tp", m = 2)
+ * with knots at knots[0..nknots-1] (strictly increasing, 3 <= nknots <=
+ * 5000), full rank (no eigen-truncation): [n, nknots], columns
+ * η(|t − κ|) Z (η(r) = r³/12, Z [nknots, nknots − 2] an orthonormal basis of
+ * the null space of [1, κ]ᵀ), then 1 and t.  Differentiable in t.
+ * SJ_INVALID (and SJ_ERR_INVALID_ARGUMENT on g) for bad knots.  Its penalty
+ * (nknots x nknots, row-major): blockdiag(ZᵀEZ, 0₂), E_ij = η(|κ_i − κ_j|),
+ * i.e. ∫ f″² of the fitted function; SJ_ERR_INVALID_ARGUMENT for bad knots. */
+sj_value sj_tprs_basis(sj_graph *g, sj_value t, size_t nknots, const double *knots);
+sj_status sj_tprs_penalty(size_t nknots, const double *knots, double *s);
 /* S = DᵀD, D the order-th difference matrix, for m coefficients (m x m,
  * row-major), as mgcv's "ps" smooth; its null space (m x order, orthonormal
  * columns: polynomials of degree < order in the coefficient index). */
@@ -957,15 +1011,20 @@ typedef struct sj_smooth_reml_result {
 sj_status sj_smooth_reml(sj_ctx *ctx, size_t n, size_t m, size_t d, const double *x,
                          const double *y, const double *s, const double *w, double *beta,
                          double *fitted, sj_smooth_reml_result *res);
-/* The fit as a differentiable graph, from a converged sj_smooth_reml
- * result: x [n, m], y [n, d], s [m, m], w [n] (or SJ_INVALID for unit
- * weights) hold the same data.  ρ is re-expressed as
- * ρ̂ − V′(ρ̂; x, y, s, w)/V″(ρ̂), equal to ρ̂ in value and with the implicit
- * function theorem's first derivative in every data input (V′(ρ̂) = 0), so
- * λ, β = (XᵀWX + λS)⁻¹XᵀWY and the fitted values Xβ have exact first
- * derivatives with respect to x, y, s, w and anything they are built from
- * (e.g. the positions t of sj_bspline_basis).  Higher derivatives are not
- * those of the REML fit.  Any of lambda, beta, fitted may be NULL. */
+/* The fit as a differentiable graph: x [n, m], y [n, d], s [m, m], w [n]
+ * (or SJ_INVALID for unit weights) are values of g; fit is a converged
+ * sj_smooth_reml result for the same kind of problem, which supplies the
+ * start ρ̂, the rank of S and n − M (its own data need not be these values).
+ * ρ is a fit op (sj_fit_argmin, Newton in ρ on the criterion, started at
+ * fit->rho, |dV/dρ| < 1e-9, at most 50 steps), then λ = exp ρ,
+ * β = (XᵀWX + λS)⁻¹XᵀWY and the fitted values Xβ.  So λ, β and the fitted
+ * values have exact derivatives of any order (implicit function theorem)
+ * with respect to x, y, s, w and anything they are built from (e.g. the
+ * positions t of sj_bspline_basis), and batch under sj_vmap (one Newton
+ * loop per item, each from fit->rho).  Any of lambda, beta, fitted may be
+ * NULL.  Errors: SJ_ERR_INVALID_ARGUMENT for a NULL fit, SJ_INVALID data or
+ * a fit that is not a result (rank < 1, df_resid <= 0, ρ not finite); the
+ * data's shape errors as the builders report them. */
 sj_status sj_smooth_reml_graph(sj_graph *g, sj_value x, sj_value y, sj_value s, sj_value w,
                                const sj_smooth_reml_result *fit, sj_value *lambda,
                                sj_value *beta, sj_value *fitted);
@@ -987,6 +1046,19 @@ sj_value sj_sphere_log(sj_graph *g, sj_value p, sj_value x);
 sj_value sj_simplex_log(sj_graph *g, sj_value p, sj_value x);
 sj_value sj_simplex_exp(sj_graph *g, sj_value p, sj_value v);
 sj_value sj_simplex_mean(sj_graph *g, sj_value x);
+/* The Fréchet (Karcher) mean of the rows of x [n, D] (unit vectors) on the
+ * unit sphere: the argmin over unit p of mean_i d(p, x_i)², d the geodesic
+ * distance, as a fit op (sj_fit_argmin, damped Newton with the exact
+ * Hessian from the normalised extrinsic mean, gradient rule 1e-11, at most
+ * 100 steps) over θ with p = θ/|θ| and (|θ|² − 1)² added to fix the radius.
+ * So the mean is differentiable in x to any order by the implicit function
+ * theorem and batches under sj_vmap.  *mean [D]; *converged (may be NULL) a
+ * scalar 1 or 0.  Identical rows give that row (converged).  Data whose
+ * extrinsic mean is 0 (e.g. an antipodal pair: no unique mean) fail when
+ * called with SJ_ERR_DOMAIN (the objective is not finite at the start).
+ * Errors here: SJ_ERR_INVALID_ARGUMENT (NULL mean, bad x), SJ_ERR_SHAPE
+ * (x not of rank 2). */
+sj_status sj_sphere_mean(sj_graph *g, sj_value x, sj_value *mean, sj_value *converged);
 
 /* nprob problems sharing S: x [nprob, n, m], y [nprob, n, d], w [nprob, n]
  * or NULL, beta [nprob, m, d], fitted [nprob, n, d], res [nprob]. */

@@ -18,7 +18,7 @@
  * variation), non-convergence reported with max_iter 1, derivatives of β̂
  * and θ̂ with respect to y through the fit op (implicit function theorem)
  * against central differences of refits, a vmapped fit over several y
- * against a loop, and errors. */
+ * against a loop, errors, and the average-information optimiser option. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -588,6 +588,65 @@ static void test_errors(void **state)
     sj_lmm_free(m);
 }
 
+/* ---- average-information steps (sj_lmm_set_optimizer, frontend/lmm_ai.c) -------
+ *
+ * The AI fit converges to the criterion of the exact-Hessian fit and of lme4
+ * within 1e-6 relative (the issue's tolerance), and both optimisers reach
+ * the same variance components within 1e-4 relative (the criterion is flat
+ * to second order there: a gradient of 1e-7 leaves them uncertain to
+ * ~1e-6).  Iteration counts of both are printed. */
+
+static void compare_ai(model md, int reml, double golden_crit)
+{
+    double crit[2], vc[2][8];
+    int iters[2], nvc = 0;
+    for (int opt = 0; opt < 2; opt++) {
+        sj_lmm *m = make_model(md, NULL);
+        assert_ok(sj_lmm_set_optimizer(m, opt ? SJ_LMM_AVERAGE_INFORMATION : SJ_LMM_NEWTON), ctx);
+        assert_ok(sj_lmm_fit(m, reml), ctx);
+        int conv, sing;
+        assert_ok(sj_lmm_convergence(m, &conv, &iters[opt], &sing), ctx);
+        assert_true(conv);
+        assert_ok(sj_lmm_criterion(m, &crit[opt]), ctx);
+        nvc = sj_lmm_nvarcomp(m);
+        for (int i = 0; i < nvc; i++)
+            assert_ok(sj_lmm_varcomp(m, i, NULL, NULL, &vc[opt][i], NULL), ctx);
+        sj_lmm_free(m);
+    }
+    print_message("%-36s %s: Newton %d iterations, AI %d; criterion AI %.10f, Newton %.10f, "
+                  "lme4 %.10f (AI rel %.1e)\n",
+                  model_name[md], reml ? "REML" : "ML  ", iters[0], iters[1], crit[1], crit[0],
+                  golden_crit, fabs(crit[1] / golden_crit - 1));
+    assert_close(&crit[1], &golden_crit, 1, 1e-6, 0);
+    assert_close(&crit[1], &crit[0], 1, 1e-6, 0);
+    assert_close(vc[1], vc[0], (size_t)nvc, 1e-4, 0);
+}
+
+static void test_ai_sleepstudy_corr(void **state)
+{
+    compare_ai(CORR, 1, corr_reml_crit);
+    compare_ai(CORR, 0, corr_ml_crit);
+}
+static void test_ai_sleepstudy_indep(void **state)
+{
+    compare_ai(INDEP, 1, indep_reml_crit);
+    compare_ai(INDEP, 0, indep_ml_crit);
+}
+static void test_ai_dyestuff(void **state)
+{
+    compare_ai(DYE, 1, dye_reml_crit);
+    compare_ai(DYE, 0, dye_ml_crit);
+}
+
+static void test_ai_errors(void **state)
+{
+    assert_int_equal(sj_lmm_set_optimizer(NULL, SJ_LMM_NEWTON), SJ_ERR_INVALID_ARGUMENT);
+    sj_lmm *m = make_model(DYE, NULL);
+    assert_error(sj_lmm_set_optimizer(m, (sj_lmm_optimizer)7), SJ_ERR_INVALID_ARGUMENT, ctx,
+                 "unknown optimizer");
+    sj_lmm_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +662,10 @@ int main(void)
         cmocka_unit_test(test_vmap_fits),
         cmocka_unit_test(test_rewrites_in_fit),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_ai_sleepstudy_corr),
+        cmocka_unit_test(test_ai_sleepstudy_indep),
+        cmocka_unit_test(test_ai_dyestuff),
+        cmocka_unit_test(test_ai_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
