@@ -555,6 +555,16 @@ static void check_diagonal(cg_lower *L, ir_val v, LLVMValueRef a, int64_t n, LLV
     cg_loop_end(L, &li);
 }
 
+/* Substitution multiplies by the reciprocal of the pivot, as OpenBLAS's
+ * dtrsm (the evaluator's and the large-matrix path) does: on a subnormal
+ * pivot 1/d overflows to ±Inf, and dividing instead would give a finite
+ * answer where the library gives an infinite one (tests/fuzz/graph/crashes/
+ * trsm-subnormal-pivot). */
+static LLVMValueRef recip(cg_lower *L, LLVMValueRef d)
+{
+    return LLVMBuildFDiv(L->b, cg_f64(L, 1.0), d, "");
+}
+
 /* void sj_trsm_small_<flags>(ptr a, i64 n, ptr x, i64 rows, i64 cols):
  * solves in place X (rows × cols, row-major at x) := op(A)⁻¹ X, or X op(A)⁻¹
  * with SJ_SOLVE_RIGHT, by substitution; one function per flags value.  The
@@ -593,7 +603,8 @@ static LLVMValueRef trsm_small_fn(cg_lower *L, unsigned flags)
     LLVMValueRef p = LLVMBuildFMul(B, M(i, lk.i), ld(L, X(lk.i, lc.i)), "");
     LLVMBuildStore(B, LLVMBuildFSub(B, LLVMBuildLoad2(B, L->f64, s, ""), p, ""), s);
     cg_loop_end(L, &lk);
-    LLVMBuildStore(B, LLVMBuildFDiv(B, LLVMBuildLoad2(B, L->f64, s, ""), M(i, i), ""), X(i, lc.i));
+    LLVMBuildStore(B, LLVMBuildFMul(B, LLVMBuildLoad2(B, L->f64, s, ""), recip(L, M(i, i)), ""),
+                   X(i, lc.i));
     cg_loop_end(L, &li);
     cg_loop_end(L, &lc);
 #undef M
@@ -642,7 +653,7 @@ static void trsm_tiny(cg_lower *L, LLVMValueRef a, int64_t n, LLVMValueRef x, in
             LLVMValueRef s = ld(L, X(i, c));
             for (int64_t k = forward ? 0 : i + 1; k < (forward ? i : n); k++)
                 s = LLVMBuildFSub(B, s, LLVMBuildFMul(B, M(i, k), ld(L, X(k, c)), ""), "");
-            LLVMBuildStore(B, LLVMBuildFDiv(B, s, M(i, i), ""), X(i, c));
+            LLVMBuildStore(B, LLVMBuildFMul(B, s, recip(L, M(i, i)), ""), X(i, c));
         }
 #undef X
 #undef M
