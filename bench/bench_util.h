@@ -34,5 +34,10 @@ double uniform01(void);
 double normal(void);
 /* |a − b| / max(|a|, |b|). */
 double rel_diff(double a, double b);
+/* The sleepstudy-shaped REML criterion written densely (as
+ * tests/test_ad_reml.c does): f(theta[3], y[n], X[n, 2], days[n], codes[n])
+ * with V = e^θ₀ Z₁Z₁ᵀ + e^θ₁ Z₂Z₂ᵀ + e^θ₂ I, Z₁ = one_hot(codes, q),
+ * Z₂ = Z₁ · days.  Exits with the message on a failure. */
+sj_fn *bench_dense_reml_fn(sj_ctx *ctx, int q);
 
 #endif

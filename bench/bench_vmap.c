@@ -43,43 +43,6 @@
 
 enum { NB = 1000, N = 180, GROUP = 10, Q = N / GROUP, P = 2 };
 
-/* f(theta, y, X, days, codes), as bench/bench_ad.c builds it. */
-static sj_fn *reml_fn(sj_ctx *ctx)
-{
-    sj_graph *g = NULL;
-    CHECK(ctx, sj_graph_create(ctx, &g));
-    const char *d3[] = {"3"}, *dn[] = {"n"}, *dx[] = {"n", "2"};
-    sj_value theta = sj_input(g, "theta", 1, d3);
-    sj_value y = sj_input(g, "y", 1, dn);
-    sj_value x = sj_input(g, "X", 2, dx);
-    sj_value days = sj_input(g, "days", 1, dn);
-    sj_value codes = sj_input(g, "codes", 1, dn);
-    sj_value t = sj_exp(g, theta);
-    const char *scalar[] = {NULL}, *col[] = {"n", "1"};
-    sj_value g1 = sj_reshape(g, sj_slice(g, t, 0, 0, 1), 0, scalar);
-    sj_value g2 = sj_reshape(g, sj_slice(g, t, 0, 1, 2), 0, scalar);
-    sj_value s2 = sj_reshape(g, sj_slice(g, t, 0, 2, 3), 0, scalar);
-    char nclass[32];
-    snprintf(nclass, sizeof nclass, "%d", Q);
-    sj_value z1 = sj_one_hot(g, codes, nclass);
-    sj_value z2 = sj_mul(g, z1, sj_reshape(g, days, 2, col));
-    sj_value v = sj_add(g, sj_add(g, sj_mul(g, g1, sj_matmul(g, z1, sj_mT(g, z1))),
-                                  sj_mul(g, g2, sj_matmul(g, z2, sj_mT(g, z2)))),
-                        sj_mul(g, s2, sj_eye(g, "n")));
-    sj_value l = sj_cholesky(g, v);
-    sj_value vinv_x = sj_cholesky_solve(g, l, x);
-    sj_value vinv_y = sj_cholesky_solve(g, l, y);
-    sj_value xtvx = sj_matmul(g, sj_mT(g, x), vinv_x);
-    sj_value b = sj_matmul(g, sj_mT(g, x), vinv_y);
-    sj_value coef = sj_cholesky_solve(g, sj_cholesky(g, xtvx), b);
-    sj_value ypy = sj_sub(g, sj_sum_all(g, sj_mul(g, y, vinv_y)), sj_sum_all(g, sj_mul(g, b, coef)));
-    sj_value f = sj_add(g, sj_add(g, sj_logdet(g, v), sj_logdet(g, xtvx)), ypy);
-    CHECK(ctx, sj_graph_status(g));
-    sj_fn *fn = NULL;
-    CHECK(ctx, sj_fn_create(g, 1, &f, &fn));
-    sj_graph_free(g);
-    return fn;
-}
 
 /* ---- data: shared design, per-item θ and y ---------------------------------------- */
 
@@ -192,7 +155,7 @@ static void bench_vmap_reml(void)
     sj_ctx *ctx = NULL;
     if (sj_ctx_create(&ctx) != SJ_OK)
         exit(1);
-    sj_fn *f = reml_fn(ctx), *vg = NULL, *vm = NULL;
+    sj_fn *f = bench_dense_reml_fn(ctx, Q), *vg = NULL, *vm = NULL;
     int wrt = 0;
     CHECK(ctx, sj_value_and_grad(f, 0, 1, &wrt, &vg));
     const int in_axes[5] = {0, 0, -1, -1, -1};
