@@ -24,9 +24,13 @@ import torch
 
 
 def reml(theta, y, x, days, codes, q):
-    n = y.shape[0]
     z1 = torch.nn.functional.one_hot(codes, q).to(torch.float64)
-    z2 = z1 * days[:, None]
+    return reml_z(theta, y, x, z1, z1 * days[:, None])
+
+
+def reml_z(theta, y, x, z1, z2):
+    """The criterion for given random-effect designs (also bench/peer_torch_vmap.py's)."""
+    n = y.shape[0]
     t = torch.exp(theta)
     v = t[0] * (z1 @ z1.T) + t[1] * (z2 @ z2.T) + t[2] * torch.eye(n, dtype=torch.float64)
     l = torch.linalg.cholesky(v)
