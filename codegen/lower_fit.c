@@ -182,7 +182,7 @@ static sj_status prepare_all(const ir_graph *g, ir_val v, fit_sub *fs, ir_err *e
 static size_t work_bytes(const ir_graph *g, ir_val v, const fit_sub *fs)
 {
     const ir_node *n = ir_node_at(g, v);
-    int64_t k = n->shape.dim[n->shape.rank - 1] - 2, maxconst = 0;
+    int64_t k = ir_fit_nparam(n), maxconst = 0;
     size_t scratch = 0;
     for (int i = 0; i < 4; i++) {
         if (fs[i].nconst > maxconst)
@@ -294,7 +294,7 @@ static sj_status emit_fit(cg_lower *L, ir_val v)
             sub_free(&fs[i]);
         return st;
     }
-    int64_t k = n->shape.dim[n->shape.rank - 1] - 2, nd = n->ninput - 1;
+    int64_t k = ir_fit_nparam(n), nd = n->ninput - 1;
     int batched = n->attr[IR_FIT_BATCHED] != 0;
     int64_t ninfo = IR_FIT_INFO_ITEM + nd, maxconst = 0;
     for (int i = 0; i < 4; i++)
@@ -317,6 +317,7 @@ static sj_status emit_fit(cg_lower *L, ir_val v)
         [IR_FIT_INFO_MAX_ITER] = p->max_iter,
         [IR_FIT_INFO_RULE] = p->rule,
         [IR_FIT_INFO_TOL] = tol,
+        [IR_FIT_INFO_PREVIOUS] = n->attr[IR_FIT_PREVIOUS] != 0,
         [IR_FIT_INFO_NCONST] = fs[0].nconst,
         [IR_FIT_INFO_NCONST + 1] = fs[1].nconst,
         [IR_FIT_INFO_NCONST + 2] = fs[2].nconst,

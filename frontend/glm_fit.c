@@ -11,6 +11,7 @@
 
 #include "frontend/cov.h"
 #include "frontend/glm_family.h"
+#include "frontend/glm_model.h"
 
 #define DIMS(...) ((const char *const[]){__VA_ARGS__})
 
@@ -65,9 +66,9 @@ static sj_value start_beta(sj_graph *g, const sj_glm_family *fam, sj_value x, sj
     return sj_cholesky_solve(g, sj_cholesky(g, xtwx), xtwz);
 }
 
-sj_status sj_glm_fit_graph(sj_graph *g, const sj_glm_family *fam, sj_value x, sj_value y,
+sj_status fe_glm_fit_graph(sj_graph *g, const sj_glm_family *fam, sj_value x, sj_value y,
                            sj_value weights, sj_value offset, int max_iter, sj_value *beta,
-                           sj_value *iterations, sj_value *converged)
+                           sj_value *iterations, sj_value *converged, sj_value *previous)
 {
     const char *fn = "sj_glm_fit_graph";
     if (!fe_graph_valid(g))
@@ -100,8 +101,13 @@ sj_status sj_glm_fit_graph(sj_graph *g, const sj_glm_family *fam, sj_value x, sj
     }
     /* R's first iteration is the start step, so R's count is ours + 1. */
     sj_value it = SJ_INVALID;
-    sj_status st = sj_fit_argmin(g, obj, curv, b0, 4, (sj_value[]){x, y, w, off}, max_iter - 1,
-                                 SJ_FIT_REL_OBJECTIVE, 1e-8, beta, &it, converged);
+    sj_value data[4] = {x, y, w, off};
+    sj_status st =
+        previous ? sj_fit_argmin_previous(g, obj, curv, b0, 4, data, max_iter - 1,
+                                          SJ_FIT_REL_OBJECTIVE, 1e-8, beta, &it, converged,
+                                          previous)
+                 : sj_fit_argmin(g, obj, curv, b0, 4, data, max_iter - 1, SJ_FIT_REL_OBJECTIVE,
+                                 1e-8, beta, &it, converged);
     sj_fn_free(obj);
     sj_fn_free(curv);
     if (st != SJ_OK)
@@ -109,4 +115,12 @@ sj_status sj_glm_fit_graph(sj_graph *g, const sj_glm_family *fam, sj_value x, sj
     if (iterations)
         *iterations = sj_add(g, it, sj_scalar(g, 1.0));
     return sj_graph_status(g);
+}
+
+sj_status sj_glm_fit_graph(sj_graph *g, const sj_glm_family *fam, sj_value x, sj_value y,
+                           sj_value weights, sj_value offset, int max_iter, sj_value *beta,
+                           sj_value *iterations, sj_value *converged)
+{
+    return fe_glm_fit_graph(g, fam, x, y, weights, offset, max_iter, beta, iterations, converged,
+                            NULL);
 }

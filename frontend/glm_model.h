@@ -46,6 +46,11 @@ sj_status fe_glm_enter(const sj_glm *m, const char *fn);
 sj_status fe_glm_eval_link(const sj_glm *m, int which, size_t n, const double *in, double *out);
 /* Upper tail probabilities: standard normal, Student t (two-sided |t|) and
  * chi-square. */
+/* sj_glm_fit_graph with, when previous is not NULL, the iterate before the
+ * last IRLS step (R's last working weights are there; frontend/glm_fit.c). */
+sj_status fe_glm_fit_graph(sj_graph *g, const sj_glm_family *fam, sj_value x, sj_value y,
+                           sj_value weights, sj_value offset, int max_iter, sj_value *beta,
+                           sj_value *iterations, sj_value *converged, sj_value *previous);
 double fe_pnorm_upper(double z);
 double fe_pt_two_sided(double t, double df);
 double fe_pchisq_upper(double x, double df);

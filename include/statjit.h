@@ -641,6 +641,15 @@ sj_status sj_fit_argmin(sj_graph *g, sj_fn *objective, sj_fn *curvature, sj_valu
                         int ndata, const sj_value *data, int max_iter, sj_fit_rule rule,
                         double tol, sj_value *theta_hat, sj_value *iterations,
                         sj_value *converged);
+/* sj_fit_argmin that also outputs `previous` (may be NULL): the iterate
+ * before the last accepted Newton step, theta0 when no step was taken; R's
+ * glm reports its working weights and (XᵀWX)⁻¹ there.  Like the iteration
+ * count it is a by-product of the solver, with derivative zero.  theta0 must
+ * have a concrete size (else SJ_ERR_UNSUPPORTED). */
+sj_status sj_fit_argmin_previous(sj_graph *g, sj_fn *objective, sj_fn *curvature,
+                                 sj_value theta0, int ndata, const sj_value *data, int max_iter,
+                                 sj_fit_rule rule, double tol, sj_value *theta_hat,
+                                 sj_value *iterations, sj_value *converged, sj_value *previous);
 
 /* ---- GLM families and links ---------------------------------------------- */
 

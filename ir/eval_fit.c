@@ -55,12 +55,14 @@ sj_status ev_fit(const ev_args *a)
         ir_shape s = ir_fit_item_shape(a->g, n, (int)j + 1);
         item[j] = ir_fit_data_batched(n, (int)j) ? ir_shape_numel(&s) : 0;
     }
-    ir_newton_settings s = {.k = k, .max_iter = p->max_iter, .tol = p->tol, .rule = p->rule};
+    ir_newton_settings s = {.k = k, .max_iter = p->max_iter, .tol = p->tol, .rule = p->rule,
+                            .previous = n->attr[IR_FIT_PREVIOUS] != 0};
     ir_newton_fns fns = {&e, objective, gradient, curvature, NULL};
     for (int64_t b = 0; b < nb; b++) {
         for (int64_t j = 0; j < ndata; j++)
             e.in[1 + j] = ev_in(a, (int)j + 1) + (size_t)b * item[j];
-        st = ir_newton(&fns, &s, ev_in(a, 0) + (batched ? b * k : 0), a->out + b * (k + 2), work);
+        double *out = a->out + b * ir_fit_out_len(n, k);
+        st = ir_newton(&fns, &s, ev_in(a, 0) + (batched ? b * k : 0), out, work);
         if (st != SJ_OK) {
             const char *why = e.err.status != SJ_OK ? e.err.msg : "the value is not finite";
             st = ev_fail(a, st, "the objective fails at the starting point [batch %lld]: %s",

@@ -101,6 +101,9 @@ sj_status ir_newton(const ir_newton_fns *fns, const ir_newton_settings *s, const
     memcpy(out, theta0, (size_t)k * sizeof *out);
     out[k] = 0.0;
     out[k + 1] = 0.0;
+    double *previous = s->previous ? out + k + 2 : NULL;
+    if (previous)
+        memcpy(previous, theta0, (size_t)k * sizeof *previous);
     /* The fused callback: f, ∇f and C in one evaluation at the start and at
      * each full step (the point accepted in almost every IRLS step).  have
      * says that grad and c hold ∇f and C at theta. */
@@ -163,6 +166,8 @@ sj_status ir_newton(const ir_newton_fns *fns, const ir_newton_settings *s, const
             break;
         }
         double change = fabs(ft - f) / (fabs(ft) + 0.1);
+        if (previous)
+            memcpy(previous, theta, (size_t)k * sizeof *previous);
         memcpy(theta, trial, (size_t)k * sizeof *theta);
         have = have_t;
         if (have) {
@@ -244,7 +249,8 @@ static int32_t run_item(const fit_job *J, char *work, int64_t b, int64_t *rec)
     int64_t k = info[IR_FIT_INFO_K], ndata = info[IR_FIT_INFO_NDATA];
     int64_t batched = info[IR_FIT_INFO_BATCHED], mask = info[IR_FIT_INFO_MASK];
     ir_newton_settings s = {.k = k, .max_iter = info[IR_FIT_INFO_MAX_ITER],
-                            .rule = (int)info[IR_FIT_INFO_RULE]};
+                            .rule = (int)info[IR_FIT_INFO_RULE],
+                            .previous = info[IR_FIT_INFO_PREVIOUS] != 0};
     memcpy(&s.tol, &info[IR_FIT_INFO_TOL], sizeof s.tol);
     native n = {.ndata = ndata};
     for (int i = 0; i < 4; i++) {
@@ -262,7 +268,8 @@ static int32_t run_item(const fit_job *J, char *work, int64_t b, int64_t *rec)
         n.in[1 + j] = J->in[1 + j] + off;
     }
     const double *theta0 = J->in[0] + (batched ? b * k : 0);
-    sj_status st = ir_newton(&fns, &s, theta0, J->out + b * (k + 2), nw);
+    int64_t len = k + 2 + (s.previous ? k : 0);
+    sj_status st = ir_newton(&fns, &s, theta0, J->out + b * len, nw);
     if (st != SJ_OK) {
         int64_t r[4] = {J->v, b, 0, 0};
         memcpy(rec, r, sizeof r);

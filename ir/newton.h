@@ -31,7 +31,8 @@ typedef struct ir_newton_fns {
 typedef struct ir_newton_settings {
     int64_t k, max_iter;
     double tol;
-    int rule; /* sj_fit_rule */
+    int rule;     /* sj_fit_rule */
+    int previous; /* also report the iterate before the last accepted step */
 } ir_newton_settings;
 
 /* Step halvings tried per Newton step (R's glm). */
@@ -43,7 +44,9 @@ size_t ir_newton_work(int64_t k);
 
 /* Minimises from theta0.  On SJ_OK, out[0..k) is the best point found,
  * out[k] the number of Newton steps taken and out[k + 1] 1.0 if the rule
- * held, else 0.0; the values are always finite.  A step is C⁻¹∇f (C through
+ * held, else 0.0; with s->previous, out[k + 2 .. 2k + 2) is the iterate
+ * before the last accepted step (theta0 when none was); the values are
+ * always finite.  A step is C⁻¹∇f (C through
  * Cholesky; a C that is not positive definite gets λI added, λ growing
  * tenfold from 1e-10·max(1, max|Cᵢᵢ|)); a trial point whose objective fails,
  * is not finite or is larger is halved, up to IR_NEWTON_MAX_HALVINGS times;
@@ -72,6 +75,7 @@ enum {
     IR_FIT_INFO_MAX_ITER,
     IR_FIT_INFO_RULE,
     IR_FIT_INFO_TOL,      /* the double's bits */
+    IR_FIT_INFO_PREVIOUS, /* the output carries the previous iterate (IR_FIT_PREVIOUS) */
     IR_FIT_INFO_NCONST,   /* 4 entries: constants appended to each function's inputs */
     IR_FIT_INFO_SCRATCH = IR_FIT_INFO_NCONST + 4, /* byte offset of the functions' scratch in work */
     IR_FIT_INFO_WORK,     /* bytes of the whole workspace (one batch item's) */

@@ -149,6 +149,8 @@ static void put_attrs(buf *b, const ir_graph *g, const ir_node *n)
         put(b, "[problem=%" PRId64, a[0]);
         if (a[1])
             put(b, ",batched,mask=0x%" PRIx64, a[2]);
+        if (a[3])
+            put(b, ",previous");
         put(b, "]");
         break;
     default: break;

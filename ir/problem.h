@@ -37,6 +37,10 @@ typedef struct ir_problem {
 #define IR_FIT_PROBLEM 0 /* attr0: index into g->problem */
 #define IR_FIT_BATCHED 1 /* attr1: 1 if theta0 is [B, k] and the output [B, k + 2] */
 #define IR_FIT_MASK 2    /* attr2: bit j set if data input j (node input j + 1) is batched */
+/* attr3: 1 if the output also carries the previous iterate (the point before
+ * the last accepted step, theta0 if none was): [2k + 2], that iterate after
+ * the iteration count and flag.  R's glm reports the working weights there. */
+#define IR_FIT_PREVIOUS 3
 /* Data inputs a fit node may have (bits of attr2). */
 #define IR_FIT_MAX_DATA 62
 
@@ -64,6 +68,17 @@ static inline int ir_fit_ndata(const ir_node *n) { return n->ninput - 1; }
 static inline int ir_fit_data_batched(const ir_node *n, int j)
 {
     return n->attr[IR_FIT_BATCHED] && ((n->attr[IR_FIT_MASK] >> j) & 1);
+}
+
+/* Length of fit node n's output per item, for k parameters. */
+static inline int64_t ir_fit_out_len(const ir_node *n, int64_t k)
+{
+    return k + 2 + (n->attr[IR_FIT_PREVIOUS] ? k : 0);
+}
+/* The parameters k of fit node n (of concrete output shape). */
+static inline int64_t ir_fit_nparam(const ir_node *n)
+{
+    return (n->shape.dim[n->shape.rank - 1] - 2) / (n->attr[IR_FIT_PREVIOUS] ? 2 : 1);
 }
 
 /* Checks that problem k of g fits node v (a fit node of g): the objective

@@ -491,7 +491,8 @@ static int shape_logdet(rule_ctx *c, ir_shape *out)
     return 0;
 }
 
-/* fit: theta0 [k] (batched: [B, k]) -> [k + 2] ([B, k + 2]); batched data
+/* fit: theta0 [k] (batched: [B, k]) -> [k + 2] ([B, k + 2]), with the
+ * previous iterate (attr3) [2k + 2]; batched data
  * inputs have the batch axis B first.  The data against the problem's
  * sub-graphs is checked by ir_fit_check (verifier, specialisation). */
 static int shape_fit(rule_ctx *c, ir_shape *out)
@@ -499,7 +500,9 @@ static int shape_fit(rule_ctx *c, ir_shape *out)
     char sa[128], sb[128];
     if (c->n->ninput < 1)
         return fail(c, "needs theta0");
-    int batched = c->n->attr[1] != 0;
+    int batched = c->n->attr[1] != 0, previous = c->n->attr[3] != 0;
+    if (c->n->attr[3] != 0 && c->n->attr[3] != 1)
+        return fail(c, "the previous-iterate flag is %" PRId64 ", not 0 or 1", c->n->attr[3]);
     const ir_shape *t = ir_shape_of(c->g, c->n->input[0]);
     if (t->rank != 1 + batched)
         return fail(c, "theta0 must have rank %d, got %s", 1 + batched, SHAPE_STR(c, t, sa));
@@ -519,7 +522,7 @@ static int shape_fit(rule_ctx *c, ir_shape *out)
     }
     *out = *t;
     int64_t k = t->dim[t->rank - 1];
-    out->dim[t->rank - 1] = IR_DIM_IS_SIZE(k) ? k + 2 : IR_DIM_ANY;
+    out->dim[t->rank - 1] = IR_DIM_IS_SIZE(k) ? (previous ? 2 * k : k) + 2 : IR_DIM_ANY;
     return 0;
 }
 

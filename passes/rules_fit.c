@@ -113,7 +113,6 @@ static ir_problem *problem_of(ir_graph *g, const ir_node *n)
     return p;
 }
 
-static int64_t nparam(const ir_node *n) { return n->shape.dim[n->shape.rank - 1] - 2; }
 
 /* x[..., start:stop] on the last axis. */
 static ir_val slice_last(ir_graph *g, ir_val x, int64_t start, int64_t stop)
@@ -232,7 +231,7 @@ ir_val jvp_fit(ir_graph *g, const ir_node *n, ir_val v, const ir_val *t)
     if (!p)
         return IR_NONE;
     const ir_graph *grad = p->gradient, *hess = p->hessian;
-    int64_t k = nparam(n);
+    int64_t k = ir_fit_nparam(n);
     ir_val that = slice_last(g, v, 0, k);
     ir_graph *J = NULL;
     ir_err e = {0};
@@ -261,7 +260,7 @@ ir_val jvp_fit(ir_graph *g, const ir_node *n, ir_val v, const ir_val *t)
     ir_val h = hessian_at(g, n, hess, that);
     ir_val d = ad_neg(g, uncolumn(g, ir_binary(g, IR_OP_SOLVE, h, column(g, jt))));
     ir_shape zs = ad_shape(g, d);
-    zs.dim[zs.rank - 1] = 2;
+    zs.dim[zs.rank - 1] = ir_fit_out_len(n, k) - k; /* counts, flag, previous iterate */
     ir_val parts[2] = {d, ad_fill(g, 0.0, &zs)};
     int64_t axis = zs.rank - 1;
     return ir_add_node(g, IR_OP_CONCAT, 2, parts, &axis, 1, NULL, NULL);
@@ -288,7 +287,7 @@ void vjp_fit(ir_graph *g, const ir_node *n, ir_val v, ir_val ct, const int *need
     if (!p)
         return;
     const ir_graph *grad = p->gradient, *hess = p->hessian;
-    int64_t k = nparam(n);
+    int64_t k = ir_fit_nparam(n);
     ir_val that = slice_last(g, v, 0, k);
     ir_val h = hessian_at(g, n, hess, that);
     ir_val lam = uncolumn(g, ir_binary(g, IR_OP_SOLVE, ad_mT(g, h),
@@ -337,7 +336,7 @@ ir_val bat_fit(ir_graph *g, const ir_node *n, const ir_val *in, const int *bat, 
         ir_fail(&g->err, SJ_ERR_OUT_OF_MEMORY, "fit: out of memory");
         return IR_NONE;
     }
-    int64_t attr[3] = {n->attr[IR_FIT_PROBLEM], 1, 0};
+    int64_t attr[4] = {n->attr[IR_FIT_PROBLEM], 1, 0, n->attr[IR_FIT_PREVIOUS]};
     if (!n->attr[IR_FIT_BATCHED]) {
         x[0] = bat_operand(g, in, bat, 0, nb);
         for (int j = 0; j < nd; j++) {
@@ -345,7 +344,7 @@ ir_val bat_fit(ir_graph *g, const ir_node *n, const ir_val *in, const int *bat, 
             if (bat[j + 1])
                 attr[2] |= (int64_t)1 << j;
         }
-        return ir_add_node(g, IR_OP_FIT, n->ninput, x, attr, 3, NULL, NULL);
+        return ir_add_node(g, IR_OP_FIT, n->ninput, x, attr, 4, NULL, NULL);
     }
     /* Already batched over B items: every input batched at either level gets
      * both axes, [nb, B, ...], merged into one of nb·B items. */
@@ -365,7 +364,7 @@ ir_val bat_fit(ir_graph *g, const ir_node *n, const ir_val *in, const int *bat, 
         if (i > 0)
             attr[2] |= (int64_t)1 << (i - 1);
     }
-    ir_val r = ir_add_node(g, IR_OP_FIT, n->ninput, x, attr, 3, NULL, NULL);
+    ir_val r = ir_add_node(g, IR_OP_FIT, n->ninput, x, attr, 4, NULL, NULL);
     ir_shape s = {.rank = 3, .dim = {nb, B, n->shape.dim[1]}};
     return ad_reshape(g, r, &s);
 }

@@ -90,17 +90,34 @@ static ir_val slice0(ir_graph *g, ir_val x, int64_t start, int64_t stop)
     return ir_add_node(g, IR_OP_SLICE, 1, &x, attr, 3, NULL, NULL);
 }
 
-sj_status sj_fit_argmin(sj_graph *g, sj_fn *objective, sj_fn *curvature, sj_value theta0,
-                        int ndata, const sj_value *data, int max_iter, sj_fit_rule rule,
-                        double tol, sj_value *theta_hat, sj_value *iterations,
-                        sj_value *converged)
+/* The outputs of a fit node: theta_hat, iterations, converged, previous. */
+enum { OUT_THETA, OUT_ITER, OUT_CONV, OUT_PREV, NOUT };
+
+/* Slices the outputs of fit node `fit` (k parameters; k < 0: symbolic, no
+ * previous iterate) into out[] (entries may be NULL). */
+static void slice_outputs(ir_graph *ir, ir_val fit, const ir_shape *theta_shape, int64_t k,
+                          int previous, ir_val *out)
 {
-    if (theta_hat)
-        *theta_hat = SJ_INVALID;
-    if (iterations)
-        *iterations = SJ_INVALID;
-    if (converged)
-        *converged = SJ_INVALID;
+    ir_shape scalar = {0};
+    int64_t lo[NOUT] = {0, -2, -1, k + 2}, hi[NOUT] = {-2, -1, INT64_MAX, 2 * k + 2};
+    if (previous) { /* θ̂, count, flag, previous: the count and flag are not last */
+        hi[OUT_THETA] = k, lo[OUT_ITER] = k, hi[OUT_ITER] = k + 1;
+        lo[OUT_CONV] = k + 1, hi[OUT_CONV] = k + 2;
+    }
+    for (int i = 0; i < NOUT - !previous; i++) {
+        const ir_shape *s = i == OUT_THETA || i == OUT_PREV ? theta_shape : &scalar;
+        out[i] = ir_add_node(ir, IR_OP_RESHAPE, 1, (ir_val[]){slice0(ir, fit, lo[i], hi[i])}, NULL,
+                             0, s, NULL);
+    }
+}
+
+static sj_status fit_argmin(sj_graph *g, sj_fn *objective, sj_fn *curvature, sj_value theta0,
+                            int ndata, const sj_value *data, int max_iter, sj_fit_rule rule,
+                            double tol, int previous, sj_value *const *outs)
+{
+    for (int i = 0; i < NOUT; i++)
+        if (outs[i])
+            *outs[i] = SJ_INVALID;
     if (!fe_graph_valid(g))
         return SJ_ERR_INVALID_ARGUMENT;
     if (!ir_graph_ok(g->ir)) /* sticky: an earlier builder call failed */
@@ -135,6 +152,12 @@ sj_status sj_fit_argmin(sj_graph *g, sj_fn *objective, sj_fn *curvature, sj_valu
         return reject(g, SJ_ERR_SHAPE, "theta0 must be a vector (rank 1), got %s",
                       ir_shape_str(g->ir, ts, a, sizeof a));
     }
+    if (previous && !IR_DIM_IS_SIZE(ts->dim[0])) {
+        char a[128];
+        ir_free(in);
+        return reject(g, SJ_ERR_UNSUPPORTED, "the previous iterate needs theta0 of a concrete "
+                      "size, got %s", ir_shape_str(g->ir, ts, a, sizeof a));
+    }
     ir_problem p = {.max_iter = max_iter, .tol = tol, .rule = (int)rule};
     if (fn_graph(g, objective, "objective", &p.objective) != SJ_OK ||
         (curvature && fn_graph(g, curvature, "curvature", &p.curvature) != SJ_OK)) {
@@ -144,31 +167,42 @@ sj_status sj_fit_argmin(sj_graph *g, sj_fn *objective, sj_fn *curvature, sj_valu
     }
     ir_graph *ir = g->ir;
     int k = ir_graph_add_problem(ir, &p);
-    int64_t attr[3] = {k, 0, 0};
+    int64_t attr[4] = {k, 0, 0, previous};
     ir_val fit = k < 0 ? IR_NONE
-                       : ir_add_node(ir, IR_OP_FIT, ndata + 1, in, attr, 3, NULL, NULL);
+                       : ir_add_node(ir, IR_OP_FIT, ndata + 1, in, attr, 4, NULL, NULL);
     ir_free(in);
     ir_err err = {0};
     if (fit != IR_NONE && ir_fit_check(ir, fit, &err) != SJ_OK)
         return reject(g, err.status, "%s", err.msg);
-    ir_shape theta_shape = *ts, scalar = {0};
-    ir_val th = ir_add_node(ir, IR_OP_RESHAPE, 1, (ir_val[]){slice0(ir, fit, 0, -2)}, NULL, 0,
-                            &theta_shape, NULL);
-    ir_val it = ir_add_node(ir, IR_OP_RESHAPE, 1, (ir_val[]){slice0(ir, fit, -2, -1)}, NULL, 0,
-                            &scalar, NULL);
-    ir_val cv = ir_add_node(ir, IR_OP_RESHAPE, 1, (ir_val[]){slice0(ir, fit, -1, INT64_MAX)},
-                            NULL, 0, &scalar, NULL);
+    ir_shape theta_shape = *ts;
+    ir_val res[NOUT] = {IR_NONE, IR_NONE, IR_NONE, IR_NONE};
+    slice_outputs(ir, fit, &theta_shape, ts->dim[0], previous, res);
     if (!ir_graph_ok(ir)) {
         sj_status st = ir->err.status;
         ir_err copy = ir->err;
         memset(&ir->err, 0, sizeof ir->err);
         return reject(g, st, "%s", copy.msg);
     }
-    if (theta_hat)
-        *theta_hat = fe_value(g, th);
-    if (iterations)
-        *iterations = fe_value(g, it);
-    if (converged)
-        *converged = fe_value(g, cv);
+    for (int i = 0; i < NOUT; i++)
+        if (outs[i])
+            *outs[i] = fe_value(g, res[i]);
     return SJ_OK;
+}
+
+sj_status sj_fit_argmin(sj_graph *g, sj_fn *objective, sj_fn *curvature, sj_value theta0,
+                        int ndata, const sj_value *data, int max_iter, sj_fit_rule rule,
+                        double tol, sj_value *theta_hat, sj_value *iterations,
+                        sj_value *converged)
+{
+    sj_value *outs[NOUT] = {theta_hat, iterations, converged, NULL};
+    return fit_argmin(g, objective, curvature, theta0, ndata, data, max_iter, rule, tol, 0, outs);
+}
+
+sj_status sj_fit_argmin_previous(sj_graph *g, sj_fn *objective, sj_fn *curvature,
+                                 sj_value theta0, int ndata, const sj_value *data, int max_iter,
+                                 sj_fit_rule rule, double tol, sj_value *theta_hat,
+                                 sj_value *iterations, sj_value *converged, sj_value *previous)
+{
+    sj_value *outs[NOUT] = {theta_hat, iterations, converged, previous};
+    return fit_argmin(g, objective, curvature, theta0, ndata, data, max_iter, rule, tol, 1, outs);
 }

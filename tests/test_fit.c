@@ -618,6 +618,139 @@ static void test_vmap(void **state)
 
 /* ---- errors ----------------------------------------------------------------------- */
 
+/* The logistic fit with the previous iterate (concrete p): outputs θ̂,
+ * steps, flag, previous. */
+static sj_fn *logistic_fit_previous(int max_iter)
+{
+    sj_fn *obj = logistic_objective(), *fisher = logistic_fisher();
+    sj_graph *g = graph();
+    sj_value t0 = sj_input(g, "theta0", 1, DIMS("3"));
+    sj_value x = sj_input(g, "X", 2, DIMS("n", "3"));
+    sj_value y = sj_input(g, "y", 1, DIMS("n"));
+    sj_value out[4];
+    assert_ok(sj_fit_argmin_previous(g, obj, fisher, t0, 2, (sj_value[]){x, y}, max_iter,
+                                     SJ_FIT_REL_OBJECTIVE, 1e-10, &out[0], &out[1], &out[2],
+                                     &out[3]),
+              ctx);
+    sj_fn_free(obj);
+    sj_fn_free(fisher);
+    return fn_of(g, 4, out);
+}
+
+/* The previous iterate is the θ̂ of the same fit stopped one step earlier;
+ * θ̂, steps and flag are those of the fit without it; batched, each item
+ * has its own; its derivatives are zero and θ̂'s unchanged. */
+static void test_previous(void **state)
+{
+    double x[N * P], y[N], th0[P] = {0.1, 0.1, 0.1};
+    logistic_data(19, x, y);
+    sj_fn *f = logistic_fit_previous(25), *plain = logistic_fit(1, 25, SJ_FIT_REL_OBJECTIVE, 1e-10);
+    const int ranks[3] = {1, 2, 1};
+    const int64_t *dims[3] = {dim_p, dim_np, dim_n};
+    const double *in[3] = {th0, x, y};
+    for (int native = 0; native < 2; native++) {
+        double o[2 * P + 2], w[P + 2];
+        assert_ok(run(f, native, 3, ranks, dims, in, (double *[]){o, o + P, o + P + 1, o + P + 2}),
+                  ctx);
+        assert_ok(run(plain, native, 3, ranks, dims, in, (double *[]){w, w + P, w + P + 1}), ctx);
+        /* The same iterations: 1e-13 allows for the two kernels vectorising
+         * their loops differently. */
+        assert_close(o, w, P + 2, 1e-13, 1e-15);
+        assert_true(o[P + 1] == 1.0 && o[P] >= 2);
+        sj_fn *early = logistic_fit(1, (int)o[P] - 1, SJ_FIT_REL_OBJECTIVE, 1e-10);
+        double e[P + 2];
+        assert_ok(run(early, native, 3, ranks, dims, in, (double *[]){e, e + P, e + P + 1}), ctx);
+        assert_true(e[P] == o[P] - 1 && e[P + 1] == 0.0);
+        assert_close(o + P + 2, e, P, 1e-13, 1e-15);
+        sj_fn_free(early);
+        print_message("previous (%s): %g steps, theta %.10g %.10g %.10g, previous %.10g %.10g "
+                      "%.10g\n", native ? "native" : "evaluator", o[P], o[0], o[1], o[2],
+                      o[P + 2], o[P + 3], o[P + 4]);
+    }
+    /* No step taken: the previous iterate is theta0. */
+    sj_fn *none = logistic_fit_previous(0);
+    for (int native = 0; native < 2; native++) {
+        double o[2 * P + 2];
+        assert_ok(run(none, native, 3, ranks, dims, in,
+                      (double *[]){o, o + P, o + P + 1, o + P + 2}),
+                  ctx);
+        assert_true(o[P] == 0.0 && o[P + 1] == 0.0);
+        assert_close(o + P + 2, th0, P, 0, 0);
+    }
+    sj_fn_free(none);
+    /* Batched over y: each item's previous iterate is its own fit's. */
+    enum { B = 4 };
+    static double ys[B][N];
+    for (int b = 0; b < B; b++)
+        logistic_data(200 + (uint64_t)b, x, ys[b]); /* the last X is shared */
+    double want[B][2 * P + 2];
+    for (int b = 0; b < B; b++)
+        assert_ok(run(f, 0, 3, ranks, dims, (const double *[]){th0, x, ys[b]},
+                      (double *[]){want[b], want[b] + P, want[b] + P + 1, want[b] + P + 2}),
+                  ctx);
+    sj_fn *vf = NULL;
+    assert_ok(sj_vmap(f, (int[]){-1, -1, 0}, NULL, NULL, &vf), ctx);
+    for (int native = 0; native < 2; native++) {
+        double th[B][P], it[B], cv[B], pr[B][P];
+        assert_ok(run(vf, native, 3, (int[]){1, 2, 2},
+                      (const int64_t *[]){dim_p, dim_np, (int64_t[]){B, N}},
+                      (const double *[]){th0, x, &ys[0][0]},
+                      (double *[]){&th[0][0], it, cv, &pr[0][0]}),
+                  ctx);
+        for (int b = 0; b < B; b++) {
+            assert_close(th[b], want[b], P, 1e-13, 1e-15);
+            assert_close(pr[b], want[b] + P + 2, P, 1e-13, 1e-15);
+            assert_true(it[b] == want[b][P] && cv[b] == want[b][P + 1]);
+        }
+    }
+    sj_fn_free(vf);
+    /* jvp along y: θ̂'s tangent is the plain fit's, the previous iterate's 0. */
+    for (int i = 0; i < N; i++)
+        y[i] = 0.25 + 0.5 * y[i];
+    double ty[N];
+    uint64_t rng = 5;
+    for (int i = 0; i < N; i++)
+        ty[i] = test_uniform(&rng, -1, 1);
+    sj_fn *jf = NULL, *jp = NULL;
+    assert_ok(sj_jvp(f, 1, (int[]){2}, &jf), ctx);
+    assert_ok(sj_jvp(plain, 1, (int[]){2}, &jp), ctx);
+    for (int native = 0; native < 2; native++) {
+        double o[2 * P + 2], d[2 * P + 2], w[P + 2], dw[P + 2];
+        for (int i = 0; i < 2 * P + 2; i++)
+            d[i] = NAN;
+        assert_ok(run(jf, native, 4, (int[]){1, 2, 1, 1},
+                      (const int64_t *[]){dim_p, dim_np, dim_n, dim_n},
+                      (const double *[]){th0, x, y, ty},
+                      (double *[]){o, o + P, o + P + 1, o + P + 2, d, d + P, d + P + 1, d + P + 2}),
+                  ctx);
+        assert_ok(run(jp, native, 4, (int[]){1, 2, 1, 1},
+                      (const int64_t *[]){dim_p, dim_np, dim_n, dim_n},
+                      (const double *[]){th0, x, y, ty},
+                      (double *[]){w, w + P, w + P + 1, dw, dw + P, dw + P + 1}),
+                  ctx);
+        assert_close(d, dw, P + 2, 1e-12, 1e-14);
+        for (int j = 0; j < P; j++)
+            assert_true(d[P + 2 + j] == 0.0);
+    }
+    sj_fn_free(jf);
+    sj_fn_free(jp);
+    /* A symbolic theta0 has no concrete size for the previous iterate. */
+    sj_fn *obj = logistic_objective();
+    sj_graph *g = graph();
+    sj_value t0 = sj_input(g, "theta0", 1, DIMS("p"));
+    sj_value xs = sj_input(g, "X", 2, DIMS("n", "p"));
+    sj_value yv = sj_input(g, "y", 1, DIMS("n"));
+    sj_value th, it, cv, pr;
+    assert_error(sj_fit_argmin_previous(g, obj, NULL, t0, 2, (sj_value[]){xs, yv}, 10,
+                                        SJ_FIT_GRAD_NORM, 1e-8, &th, &it, &cv, &pr),
+                 SJ_ERR_UNSUPPORTED, ctx, "concrete size");
+    assert_true(pr == SJ_INVALID && th == SJ_INVALID);
+    sj_graph_free(g);
+    sj_fn_free(obj);
+    sj_fn_free(f);
+    sj_fn_free(plain);
+}
+
 static void test_errors(void **state)
 {
     sj_fn *obj = logistic_objective(), *quad = quadratic_objective();
@@ -791,6 +924,7 @@ int main(void)
         cmocka_unit_test(test_logistic),     cmocka_unit_test(test_failing_step),
         cmocka_unit_test(test_derivatives),  cmocka_unit_test(test_second_order),
         cmocka_unit_test(test_vmap),         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_previous),
         cmocka_unit_test(test_cache_key),
     };
     return cmocka_run_group_tests_name("fit", tests, setup, teardown);

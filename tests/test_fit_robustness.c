@@ -332,6 +332,37 @@ static void test_glm_aliased_poisson(void **state)
     sj_glm_free(m);
 }
 
+/* The rank rule near its edges: x2 = x1 + δ·z keeps a share of about δ of
+ * its norm after projecting out 1 and x1.  δ = 0.05 is decided by the Gram
+ * matrix's Cholesky; δ = 1e-3 (inside its margin) and δ = 1e-10 (below
+ * tol = 1e-7) by Gram-Schmidt: kept, kept, aliased, as R's qr(tol = 1e-7)
+ * decides. */
+static void test_glm_rank_margin(void **state)
+{
+    test_graph *e = *state;
+    enum { N = 200 };
+    static const double delta[3] = {0.05, 1e-3, 1e-10};
+    static const int want[3] = {3, 3, 2};
+    double x[N * 3], y[N];
+    uint64_t rng = 41;
+    for (int c = 0; c < 3; c++) {
+        for (int i = 0; i < N; i++) {
+            double x1 = test_uniform(&rng, -1, 1), z = test_uniform(&rng, -1, 1);
+            x[3 * i] = 1, x[3 * i + 1] = x1, x[3 * i + 2] = x1 + delta[c] * z;
+            y[i] = 1 + x1 + 0.1 * test_uniform(&rng, -1, 1);
+        }
+        sj_glm *m = NULL;
+        assert_ok(sj_glm_create(e->ctx, "gaussian", NULL, N, 3, x, NULL, y, NULL, NULL, &m), e->ctx);
+        assert_ok(sj_glm_set_singular_ok(m, 1), e->ctx);
+        assert_ok(sj_glm_fit(m, 0), e->ctx);
+        assert_int_equal(sj_glm_rank(m), want[c]);
+        int al = -1;
+        assert_ok(sj_glm_aliased(m, 2, &al), e->ctx);
+        assert_int_equal(al, want[c] == 2);
+        sj_glm_free(m);
+    }
+}
+
 /* The refusal is kept as an option (R's singular.ok = FALSE) and is the
  * answer when no column is left. */
 static void test_glm_aliased_refused(void **state)
@@ -510,7 +541,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_glm_separation),        T(test_glm_zero_response),
         T(test_glm_constant_response), T(test_glm_aliased_gaussian),
-        T(test_glm_aliased_poisson),   T(test_glm_aliased_refused),
+        T(test_glm_aliased_poisson),   T(test_glm_aliased_refused), T(test_glm_rank_margin),
         T(test_glm_power_link),        T(test_lmm_variance_at_zero),
         T(test_lmm_zero_column_and_constant_y),
     };
