@@ -321,7 +321,7 @@ char *sj_compiled_llvm_ir(const sj_compiled *c);
  *   "compile_seconds"  wall time spent in those compiles (specialisation and
  *                      code generation), in seconds,
  *   "cache_entries"    compiled functions the cache holds,
- *   "tiled_calls"      calls of tiled vmapped functions (below).
+ *   "tiled_calls"      successful calls of tiled vmapped functions (below).
  * Any other name gives SJ_ERR_UNKNOWN_NAME. */
 sj_status sj_ctx_counter(const sj_ctx *ctx, const char *name, double *value);
 

@@ -1,7 +1,6 @@
 /* Compiling through the cache and calling native code: sj_fn_compile,
  * sj_fn_call, sj_compiled_call, and the introspection calls. */
 #include <stdint.h>
-#include <string.h>
 
 #include "codegen/codegen.h"
 #include "ir/alloc.h"
