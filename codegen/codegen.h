@@ -35,6 +35,29 @@ size_t cg_kernel_scratch_bytes(const cg_kernel *k);
  * [batch 0] is not positive definite"), and leaves outputs unchanged. */
 sj_status cg_kernel_run(cg_kernel *k, const double *const *inputs, double *const *outputs,
                         void *scratch, ir_err *err);
+/* The kernel of one chunk of a tiled vmapped function (runtime/tile.c) runs
+ * items first .. first+C-1 of the whole batch; a message names the item,
+ * index position and code of the whole function.  Per node v, lead[v][i] is
+ * how many entries of axis 0 belong to one item in its operand i (i = 0, 1)
+ * or in v itself (i = 2): that axis is lead·C long in the chunk and lead·B
+ * in the whole function (0: not batched that way; the message then keeps
+ * the kernel's own numbers), and shape[v] is its first operand's shape in
+ * the whole function. */
+typedef struct cg_batch_pos {
+    int64_t first, chunk, count; /* first item, C, B */
+    const int64_t (*lead)[3];
+    const ir_shape *shape;
+} cg_batch_pos;
+/* cg_kernel_run in two steps, for callers that run chunks on other threads:
+ * exec returns 0 or a status, with the error record (4 × int64) at the start
+ * of scratch; explain turns a copy of that record into the message (pos NULL:
+ * the kernel's own batch). */
+int32_t cg_kernel_exec(cg_kernel *k, const double *const *inputs, double *const *outputs,
+                       void *scratch);
+sj_status cg_kernel_explain(const cg_kernel *k, sj_status st, const int64_t rec[4],
+                            const cg_batch_pos *pos, ir_err *err);
+/* The scratch bytes a kernel of g would need (the plan alone, no code). */
+sj_status cg_plan_scratch_bytes(const ir_graph *g, size_t *bytes, ir_err *err);
 /* Calls after which a fast-path kernel is compiled again with the full
  * pipeline (cg_kernel_run): by then its slower code (about 0.3-2 us a call
  * on a REML-sized kernel) has cost about what the fast path saved (about

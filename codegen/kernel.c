@@ -254,30 +254,72 @@ static const char *batch_str(const ir_shape *s, int64_t b, char *buf, size_t siz
     return buf;
 }
 
-/* The message of a failing kernel, from the record at the start of scratch:
- * value, batch item (or index position), offending number, LAPACK-style info. */
-static sj_status explain(const cg_kernel *k, sj_status st, const void *scratch, ir_err *err)
+/* Moves batch item b of node v's first operand from the chunk's batch to the
+ * whole function's: *s becomes that operand's whole shape.  Items of axis 0
+ * come lead entries each, so the chunk's first item is entry first·lead of
+ * axis 0, and one axis-0 entry spans the flat batch axes after it. */
+static int64_t whole_batch_item(const cg_kernel *k, const cg_batch_pos *pos, uint32_t v,
+                                int64_t b, ir_shape *s)
 {
-    int64_t rec[4];
-    memcpy(rec, scratch, sizeof rec);
+    *s = k->batch[v];
+    if (!pos || pos->lead[v][0] <= 0)
+        return b;
+    *s = pos->shape[v];
+    int nb = s->rank >= 2 ? s->rank - 2 : 0;
+    int64_t span = 1;
+    for (int i = 1; i < nb; i++)
+        span *= s->dim[i];
+    return nb ? b + pos->first * pos->lead[v][0] * span : b;
+}
+
+/* A domain error's (position, code, limit) in the whole function.  The codes
+ * (operand 1; 0 of one_hot) move by first·lead positions.  When the range
+ * is per item (gather's rows, segment_sum's segments: offset_codes in
+ * passes/rules_batch.c offsets item b's codes by b·limit, and pushes those
+ * out of range by ±nb·limit), the code moves by first·limit, plus or minus
+ * (B - C)·limit, and the limit is B·limit. */
+static void whole_domain(const cg_batch_pos *pos, ir_op op, uint32_t v, int64_t *at,
+                         double *code, int64_t *limit)
+{
+    if (!pos)
+        return;
+    const int64_t *lead = pos->lead[v];
+    *at += pos->first * lead[op == IR_OP_ONE_HOT ? 0 : 1];
+    int64_t per = op == IR_OP_GATHER ? lead[0] : op == IR_OP_SEGSUM ? lead[2] : 0;
+    if (per <= 0)
+        return;
+    double push = (double)(pos->count - pos->chunk) * (double)per;
+    *code += (double)pos->first * (double)per +
+             (*code >= (double)*limit ? push : *code < 0 ? -push : 0);
+    *limit = pos->count * per;
+}
+
+sj_status cg_kernel_explain(const cg_kernel *k, sj_status st, const int64_t rec[4],
+                            const cg_batch_pos *pos, ir_err *err)
+{
+    if (!k || !rec)
+        return ir_fail(err, SJ_ERR_INVALID_ARGUMENT, "cg_kernel_explain: %s is NULL",
+                       k ? "the record" : "the kernel");
     double extra;
     memcpy(&extra, &rec[2], sizeof extra);
     uint32_t v = (uint32_t)rec[0];
-    if (v >= k->nnode)
+    if (rec[0] < 0 || v >= k->nnode)
         return ir_fail(err, SJ_ERR_INTERNAL, "kernel failed with a bad error record");
     const char *op = ir_op_name((ir_op)k->ops[v]);
     char b[96];
+    ir_shape s;
+    int64_t item = whole_batch_item(k, pos, v, rec[1], &s);
     if ((ir_op)k->ops[v] == IR_OP_FIT) { /* ir_fit_native_run: (v, batch item) */
         b[0] = '\0';
-        if (k->batch[v].rank >= 2)
-            snprintf(b, sizeof b, " [batch %" PRId64 "]", rec[1]);
+        if (s.rank >= 2)
+            snprintf(b, sizeof b, " [batch %" PRId64 "]", item);
         if (st == SJ_ERR_DOMAIN)
             return ir_fail(err, st, "fit (value %%%u): the objective is not finite at the "
                            "starting point%s", v, b);
         return ir_fail(err, st, "fit (value %%%u): the objective fails at the starting point%s "
                        "(%s)", v, b, sj_status_name(st));
     }
-    batch_str(&k->batch[v], rec[1], b, sizeof b);
+    batch_str(&s, item, b, sizeof b);
     switch (st) {
     case SJ_ERR_NOT_POSITIVE_DEFINITE:
         return ir_fail(err, st, "%s (value %%%u): matrix %s is not positive definite "
@@ -285,9 +327,12 @@ static sj_status explain(const cg_kernel *k, sj_status st, const void *scratch, 
     case SJ_ERR_SINGULAR:
         return ir_fail(err, st, "%s (value %%%u): matrix %s is singular (zero pivot at row %"
                        PRId64 ")", op, v, b, rec[3] - 1);
-    case SJ_ERR_DOMAIN:
+    case SJ_ERR_DOMAIN: {
+        int64_t at = rec[1], limit = rec[3];
+        whole_domain(pos, (ir_op)k->ops[v], v, &at, &extra, &limit);
         return ir_fail(err, st, "%s (value %%%u): index at position %" PRId64 " is %.17g, not "
-                       "an integer in 0..%" PRId64, op, v, rec[1], extra, rec[3] - 1);
+                       "an integer in 0..%" PRId64, op, v, at, extra, limit - 1);
+    }
     default:
         return ir_fail(err, st, "%s (value %%%u): LAPACK rejected argument %" PRId64 " %s", op,
                        v, -rec[3], b);
@@ -319,15 +364,39 @@ static void tier_up(cg_kernel *k)
 
 int cg_kernel_tier(const cg_kernel *k) { return atomic_load(&k->tier); }
 
-sj_status cg_kernel_run(cg_kernel *k, const double *const *inputs, double *const *outputs,
-                        void *scratch, ir_err *err)
+int32_t cg_kernel_exec(cg_kernel *k, const double *const *inputs, double *const *outputs,
+                       void *scratch)
 {
     if (k->quick && atomic_load_explicit(&k->tier, memory_order_relaxed) == 0 &&
         atomic_fetch_add_explicit(&k->calls, 1, memory_order_relaxed) + 1 == CG_TIER_UP_CALLS)
         tier_up(k);
     kernel_fn *fn = atomic_load_explicit(&k->fn, memory_order_acquire);
-    int32_t st = fn(inputs, outputs, scratch);
+    return fn(inputs, outputs, scratch);
+}
+
+sj_status cg_kernel_run(cg_kernel *k, const double *const *inputs, double *const *outputs,
+                        void *scratch, ir_err *err)
+{
+    int32_t st = cg_kernel_exec(k, inputs, outputs, scratch);
     if (st == 0)
         return SJ_OK;
-    return explain(k, (sj_status)st, scratch, err);
+    int64_t rec[4];
+    memcpy(rec, scratch, sizeof rec);
+    return cg_kernel_explain(k, (sj_status)st, rec, NULL, err);
+}
+
+sj_status cg_plan_scratch_bytes(const ir_graph *g, size_t *bytes, ir_err *err)
+{
+    if (!g || !bytes)
+        return ir_fail(err, SJ_ERR_INVALID_ARGUMENT, "cg_plan_scratch_bytes: %s is NULL",
+                       g ? "bytes" : "graph");
+    sj_status st = check_graph(g, err);
+    cg_plan p;
+    if (st == SJ_OK)
+        st = cg_plan_fill(g, &p, err);
+    if (st != SJ_OK)
+        return st;
+    *bytes = p.scratch;
+    cg_plan_free(&p);
+    return SJ_OK;
 }

@@ -274,6 +274,17 @@ sj_status sj_compiled_eval(sj_compiled *c, const double *const *inputs,
  * variable SJ_OPT_LEVEL=3 is set when the context is created; the level is
  * part of the cache key.
  *
+ * Tiling: a function whose last transform is sj_vmap, compiled for a large
+ * batch (every batched input at axis 0, every output at out axis 0 or -1),
+ * is compiled for a chunk of the batch sized to stay in cache, and a call
+ * runs the chunks (on the batch pool's threads); results, errors and the
+ * outputs-unchanged-on-failure rule are those of the untiled function.  The
+ * chunk's code is a cache entry of its own (counted in "compiles"; the
+ * tiled entry is not), sj_compiled_llvm_ir returns it, and sj_compiled_print
+ * and sj_compiled_eval use the whole batch's graph.  SJ_NO_TILE=1 in the
+ * environment when the context is created turns tiling off (docs/vmap.md,
+ * "Batch tiling").
+ *
  * Introspection: set SJ_DUMP=graph, SJ_DUMP=llvm or SJ_DUMP=graph,llvm (or
  * all) to print the specialised graph and/or the generated LLVM IR to stderr
  * on every compile (cache misses only); sj_compiled_print and
@@ -309,7 +320,8 @@ char *sj_compiled_llvm_ir(const sj_compiled *c);
  *   "cache_hits"       sj_fn_compile / sj_fn_call lookups served from cache,
  *   "compile_seconds"  wall time spent in those compiles (specialisation and
  *                      code generation), in seconds,
- *   "cache_entries"    compiled functions the cache holds.
+ *   "cache_entries"    compiled functions the cache holds,
+ *   "tiled_calls"      successful calls of tiled vmapped functions (below).
  * Any other name gives SJ_ERR_UNKNOWN_NAME. */
 sj_status sj_ctx_counter(const sj_ctx *ctx, const char *name, double *value);
 

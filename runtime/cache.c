@@ -3,12 +3,14 @@
  * (record, options, shapes). */
 #include "runtime/cache.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ir/alloc.h"
 #include "runtime/compile.h"
 #include "runtime/fingerprint.h"
+#include "runtime/tile.h"
 
 /* One distinct function (up to identical serialised form). */
 typedef struct rt_fnrec {
@@ -37,9 +39,11 @@ struct rt_cache {
     size_t nrecbucket, nrec;
     entry **ent;
     size_t nentbucket, nent;
+    int tile; /* rt_tiling_enabled() when the cache was made */
     /* counters */
     uint64_t compiles, hits;
     double compile_seconds;
+    atomic_ulong tiled_calls; /* counted outside the lock, on every tiled call */
 };
 
 rt_cache *rt_cache_new(void)
@@ -59,6 +63,8 @@ rt_cache *rt_cache_new(void)
         pthread_mutex_destroy(&c->lock);
         goto fail;
     }
+    c->tile = rt_tiling_enabled();
+    atomic_init(&c->tiled_calls, 0);
     c->opt_level = 2;
     const char *lvl = getenv("SJ_OPT_LEVEL");
     if (lvl && lvl[0] == '3' && !lvl[1])
@@ -258,15 +264,18 @@ sj_status rt_cache_get(rt_cache *c, sj_fn *fn, const ir_shape *shapes, sj_compil
 
     sj_compiled *compiled = NULL;
     double seconds = 0;
-    st = rt_compile(fn, shapes, opt, &compiled, &seconds, err);
+    st = rt_compile(c, fn, shapes, opt, &compiled, &seconds, err);
 
     pthread_mutex_lock(&c->lock);
     if (st == SJ_OK) {
         e->c = compiled; /* the cache's reference */
         rt_compiled_retain(compiled);
         *out = compiled;
-        c->compiles++;
-        c->compile_seconds += seconds;
+        /* A tiled function's native compile is its chunk's, counted there. */
+        if (!compiled->tile) {
+            c->compiles++;
+            c->compile_seconds += seconds;
+        }
 #define HASH_OF(x) ((x)->hash)
         GROW(c->ent, c->nentbucket, c->nent, entry);
 #undef HASH_OF
@@ -286,7 +295,7 @@ done:
 sj_status rt_cache_counter(rt_cache *c, const char *name, double *value)
 {
     static const char *const names[] = {"compiles", "cache_hits", "compile_seconds",
-                                        "cache_entries"};
+                                        "cache_entries", "tiled_calls"};
     int k = -1;
     for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
         if (strcmp(name, names[i]) == 0)
@@ -298,6 +307,7 @@ sj_status rt_cache_counter(rt_cache *c, const char *name, double *value)
     case 0: *value = (double)c->compiles; break;
     case 1: *value = (double)c->hits; break;
     case 2: *value = c->compile_seconds; break;
+    case 4: *value = (double)atomic_load(&c->tiled_calls); break;
     default: {
         size_t n = 0; /* finished entries only */
         for (size_t b = 0; b < c->nentbucket; b++)
@@ -308,4 +318,11 @@ sj_status rt_cache_counter(rt_cache *c, const char *name, double *value)
     }
     pthread_mutex_unlock(&c->lock);
     return SJ_OK;
+}
+
+int rt_cache_tiling(const rt_cache *c) { return c->tile; }
+
+void rt_cache_note_tiled_call(rt_cache *c)
+{
+    atomic_fetch_add_explicit(&c->tiled_calls, 1, memory_order_relaxed);
 }

@@ -19,7 +19,8 @@
 
 typedef struct rt_cache rt_cache;
 
-/* NULL when out of memory.  Reads SJ_OPT_LEVEL (2 or 3) for the options. */
+/* NULL when out of memory.  Reads SJ_OPT_LEVEL (2 or 3) for the options and
+ * SJ_NO_TILE. */
 rt_cache *rt_cache_new(void);
 /* Drops the cache's reference on every compiled function and frees it. */
 void rt_cache_free(rt_cache *cache);
@@ -29,8 +30,14 @@ void rt_cache_free(rt_cache *cache);
 sj_status rt_cache_get(rt_cache *cache, sj_fn *fn, const ir_shape *shapes, sj_compiled **out,
                        ir_err *err);
 
-/* "compiles", "cache_hits", "compile_seconds", "cache_entries"; SJ_ERR_UNKNOWN_NAME
- * for anything else. */
+/* "compiles", "cache_hits", "compile_seconds", "cache_entries", "tiled_calls";
+ * SJ_ERR_UNKNOWN_NAME for anything else. */
 sj_status rt_cache_counter(rt_cache *cache, const char *name, double *value);
+
+/* Whether vmapped functions are tiled (runtime/tile.h): SJ_NO_TILE as it
+ * was when the cache was made, so that every entry of one cache agrees. */
+int rt_cache_tiling(const rt_cache *cache);
+/* Counts one call of a tiled function ("tiled_calls"). */
+void rt_cache_note_tiled_call(rt_cache *cache);
 
 #endif

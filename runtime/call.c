@@ -1,77 +1,12 @@
 /* Compiling through the cache and calling native code: sj_fn_compile,
  * sj_fn_call, sj_compiled_call, and the introspection calls. */
 #include <stdint.h>
-#include <string.h>
 
 #include "codegen/codegen.h"
 #include "ir/alloc.h"
 #include "runtime/cache.h"
 #include "runtime/handles.h"
-
-/* ---- scratch buffers ------------------------------------------------------ */
-
-/* The header sits just before the 64-byte aligned buffer it describes. */
-typedef struct rt_scratch {
-    struct rt_scratch *next;
-    void *raw; /* what ir_malloc returned */
-} rt_scratch;
-
-#define SCRATCH_ALIGN 64
-
-static void *scratch_data(rt_scratch *s) { return (char *)s + sizeof *s; }
-
-static rt_scratch *scratch_new(size_t bytes)
-{
-    if (bytes > SIZE_MAX - 2 * SCRATCH_ALIGN - sizeof(rt_scratch))
-        return NULL;
-    char *raw = ir_malloc(bytes + SCRATCH_ALIGN + sizeof(rt_scratch));
-    if (!raw)
-        return NULL;
-    uintptr_t data = ((uintptr_t)raw + sizeof(rt_scratch) + SCRATCH_ALIGN - 1) &
-                     ~(uintptr_t)(SCRATCH_ALIGN - 1);
-    rt_scratch *s = (rt_scratch *)(data - sizeof(rt_scratch));
-    s->next = NULL;
-    s->raw = raw;
-    return s;
-}
-
-/* A scratch buffer for one call: the hot one, an idle one, or a new one. */
-static rt_scratch *scratch_take(sj_compiled *c)
-{
-    rt_scratch *s = atomic_exchange_explicit(&c->hot, NULL, memory_order_acquire);
-    if (s)
-        return s;
-    pthread_mutex_lock(&c->pool_lock);
-    s = c->pool;
-    if (s)
-        c->pool = s->next;
-    pthread_mutex_unlock(&c->pool_lock);
-    return s ? s : scratch_new(c->scratch_bytes);
-}
-
-static void scratch_give(sj_compiled *c, rt_scratch *s)
-{
-    rt_scratch *none = NULL;
-    if (atomic_compare_exchange_strong_explicit(&c->hot, &none, s, memory_order_release,
-                                                memory_order_relaxed))
-        return;
-    pthread_mutex_lock(&c->pool_lock);
-    s->next = c->pool;
-    c->pool = s;
-    pthread_mutex_unlock(&c->pool_lock);
-}
-
-void rt_scratch_release_all(sj_compiled *c)
-{
-    rt_scratch *s = atomic_exchange(&c->hot, NULL);
-    if (s)
-        ir_free(s->raw);
-    for (rt_scratch *p = c->pool, *next; p; p = next) {
-        next = p->next;
-        ir_free(p->raw);
-    }
-    c->pool = NULL;
-}
+#include "runtime/tile.h"
 
 /* ---- compiling -------------------------------------------------------------- */
 
@@ -127,25 +62,31 @@ static sj_status check_buffers(const sj_compiled *c, const double *const *inputs
     return SJ_OK;
 }
 
+/* The kernel of c on its own scratch buffer. */
+static sj_status run_kernel(sj_compiled *c, const double *const *inputs, double *const *outputs,
+                            ir_err *err, const char *who)
+{
+    void *s = NULL;
+    if (c->scratch.bytes && !(s = rt_pool_take(&c->scratch)))
+        return ir_fail(err, SJ_ERR_OUT_OF_MEMORY, "%s: out of memory for %zu bytes of scratch",
+                       who, c->scratch.bytes);
+    sj_status st = cg_kernel_run(c->kernel, inputs, outputs, s, err);
+    if (s)
+        rt_pool_give(&c->scratch, s);
+    return st;
+}
+
 static sj_status run(sj_compiled *c, const double *const *inputs, double *const *outputs,
                      const char *who)
 {
     sj_status st = check_buffers(c, inputs, outputs, who);
     if (st != SJ_OK)
         return st;
-    rt_scratch *s = NULL;
-    if (c->scratch_bytes) {
-        s = scratch_take(c);
-        if (!s)
-            return fe_ctx_failf(c->ctx, SJ_ERR_OUT_OF_MEMORY,
-                                "%s: out of memory for %zu bytes of scratch", who, c->scratch_bytes);
-    }
     ir_err err;
     err.status = SJ_OK;
     err.msg[0] = '\0';
-    st = cg_kernel_run(c->kernel, inputs, outputs, s ? scratch_data(s) : NULL, &err);
-    if (s)
-        scratch_give(c, s);
+    st = c->tile ? rt_tile_call(c, inputs, outputs, &err)
+                 : run_kernel(c, inputs, outputs, &err, who);
     if (st != SJ_OK) {
         if (!err.msg[0])
             return fe_ctx_failf(c->ctx, st, "%s: the compiled code failed (%s)", who,
@@ -159,7 +100,7 @@ sj_status sj_compiled_call(sj_compiled *c, const double *const *inputs, double *
 {
     if (!rt_compiled_valid(c))
         return SJ_ERR_INVALID_ARGUMENT;
-    if (!c->kernel)
+    if (!c->kernel && !c->tile)
         return fe_ctx_failf(c->ctx, SJ_ERR_INVALID_ARGUMENT,
                             "sj_compiled_call: this function was made by sj_fn_specialize and has "
                             "no native code; use sj_fn_compile (or sj_compiled_eval)");
@@ -186,6 +127,8 @@ char *sj_compiled_llvm_ir(const sj_compiled *c)
 {
     if (!rt_compiled_valid(c))
         return NULL;
+    if (c->tile) /* the chunk's kernel is the code that runs */
+        c = rt_tile_chunk(c->tile);
     if (!c->kernel) {
         fe_ctx_failf(c->ctx, SJ_ERR_INVALID_ARGUMENT,
                      "sj_compiled_llvm_ir: made by sj_fn_specialize, there is no native code");
@@ -211,7 +154,7 @@ sj_status sj_ctx_counter(const sj_ctx *cctx, const char *name, double *value)
     if (st == SJ_ERR_UNKNOWN_NAME)
         return fe_ctx_failf(ctx, st,
                             "sj_ctx_counter: no counter is called \"%s\" (known: compiles, "
-                            "cache_hits, compile_seconds, cache_entries)",
+                            "cache_hits, compile_seconds, cache_entries, tiled_calls)",
                             name);
     return st;
 }

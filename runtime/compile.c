@@ -11,6 +11,7 @@
 #include "ir/alloc.h"
 #include "ir/print.h"
 #include "runtime/materialize.h"
+#include "runtime/tile.h"
 
 double rt_now(void)
 {
@@ -51,15 +52,21 @@ static void dump(const ir_graph *spec, const cg_kernel *k)
     }
 }
 
-sj_status rt_compile(const sj_fn *fn, const ir_shape *shapes, int opt_level, sj_compiled **out,
-                     double *seconds, ir_err *err)
+sj_status rt_compile(rt_cache *cache, sj_fn *fn, const ir_shape *shapes, int opt_level,
+                     sj_compiled **out, double *seconds, ir_err *err)
 {
     *out = NULL;
     double t0 = rt_now();
     ir_graph *spec = NULL;
     sj_status st = rt_fn_materialize(fn, shapes, &spec, err);
-    if (st != SJ_OK)
+    if (st == SJ_OK)
+        st = rt_tile_compile(cache, fn, shapes, spec, out, err);
+    if (st != SJ_OK || *out) {
+        if (st != SJ_OK)
+            ir_graph_free(spec);
+        *seconds = rt_now() - t0;
         return st;
+    }
     cg_options opt = {.opt_level = opt_level};
     cg_kernel *k = NULL;
     st = cg_compile(spec, &opt, &k, err);

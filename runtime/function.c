@@ -10,6 +10,7 @@
 #include "runtime/fingerprint.h"
 #include "runtime/handles.h"
 #include "runtime/materialize.h"
+#include "runtime/tile.h"
 
 int rt_fn_valid(const sj_fn *fn)
 {
@@ -177,7 +178,7 @@ sj_compiled *rt_compiled_new(sj_ctx *ctx, ir_graph *spec, struct cg_kernel *kern
     sj_compiled *c = ir_calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    if (pthread_mutex_init(&c->pool_lock, NULL) != 0) {
+    if (rt_pool_init(&c->scratch, kernel ? cg_kernel_scratch_bytes(kernel) : 0) != 0) {
         ir_free(c);
         return NULL;
     }
@@ -186,9 +187,6 @@ sj_compiled *rt_compiled_new(sj_ctx *ctx, ir_graph *spec, struct cg_kernel *kern
     c->ir = spec;
     atomic_init(&c->refs, 1);
     c->kernel = kernel;
-    c->scratch_bytes = kernel ? cg_kernel_scratch_bytes(kernel) : 0;
-    atomic_init(&c->hot, NULL);
-    c->pool = NULL;
     return c;
 }
 
@@ -204,8 +202,8 @@ void sj_compiled_free(sj_compiled *c)
     if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
         return;
     c->magic = FE_MAGIC_DEAD;
-    rt_scratch_release_all(c);
-    pthread_mutex_destroy(&c->pool_lock);
+    rt_pool_destroy(&c->scratch);
+    rt_tile_free(c->tile);
     cg_kernel_free(c->kernel);
     ir_graph_free(c->ir);
     ir_free(c);

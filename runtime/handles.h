@@ -9,9 +9,10 @@
 
 #include "frontend/handles.h"
 #include "ir/graph.h"
+#include "runtime/scratch.h"
 
 struct rt_fnrec;
-struct rt_scratch;
+struct rt_tile;
 struct cg_kernel;
 
 struct sj_fn {
@@ -50,15 +51,14 @@ struct sj_compiled {
     sj_ctx *ctx;
     ir_graph *ir; /* owned, specialised: concrete shapes only */
     atomic_long refs;
-    struct cg_kernel *kernel; /* owned; NULL when made by sj_fn_specialize */
-    size_t scratch_bytes;     /* planned once per specialisation */
-    /* Scratch buffers not in use.  A call takes `hot` (one atomic exchange)
-     * or pops the locked list, allocating only when both are empty, and
-     * gives the buffer back the same way; so a steady-state call allocates
-     * nothing, and each concurrent call has a buffer of its own. */
-    _Atomic(struct rt_scratch *) hot;
-    pthread_mutex_t pool_lock;
-    struct rt_scratch *pool;
+    struct cg_kernel *kernel; /* owned; NULL when made by sj_fn_specialize or tiled */
+    /* Scratch for the kernel's intermediates, planned once per
+     * specialisation: one buffer per concurrent call. */
+    rt_pool scratch;
+    /* A vmapped function run as chunks of a smaller batch (runtime/tile.c):
+     * owned, NULL otherwise.  `ir` is then the whole function's graph (for
+     * shapes, printing and the evaluator) and `kernel` is NULL. */
+    struct rt_tile *tile;
 };
 
 int rt_fn_valid(const sj_fn *fn);
@@ -69,8 +69,6 @@ int rt_compiled_valid(const sj_compiled *c);
 sj_compiled *rt_compiled_new(sj_ctx *ctx, ir_graph *spec, struct cg_kernel *kernel);
 /* Adds a reference. */
 void rt_compiled_retain(sj_compiled *c);
-/* Frees every idle scratch buffer of c (when c itself is freed). */
-void rt_scratch_release_all(sj_compiled *c);
 
 /* Inputs up to this many have their shapes on the stack. */
 #define RT_SMALL_NINPUT 16
