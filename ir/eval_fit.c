@@ -60,7 +60,8 @@ sj_status ev_fit(const ev_args *a)
     for (int64_t b = 0; b < nb; b++) {
         for (int64_t j = 0; j < ndata; j++)
             e.in[1 + j] = ev_in(a, (int)j + 1) + (size_t)b * item[j];
-        st = ir_newton(&fns, &s, ev_in(a, 0) + (batched ? b * k : 0), a->out + b * (k + 2), work);
+        st = ir_newton(&fns, &s, ev_in(a, 0) + (batched ? b * k : 0),
+                       a->out + b * ir_newton_out_len(k), work);
         if (st != SJ_OK) {
             const char *why = e.err.status != SJ_OK ? e.err.msg : "the value is not finite";
             st = ev_fail(a, st, "the objective fails at the starting point [batch %lld]: %s",
