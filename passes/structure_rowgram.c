@@ -5,7 +5,9 @@
  *   G   = reshape((s ⊙ s) [B, n] @ K [n, p²], [B, p, p]),  K[i, j p + l] = X[i, j] X[i, l]
  *
  * K, the row-wise Kronecker product of X with itself, depends on X alone,
- * so it is formed once.  This is what vmap makes of a GLM's curvature
+ * so it is formed once.  G is symmetric, so only K's columns j <= l are
+ * formed (p(p+1)/2 of them: the GEMM does about half the work) and the
+ * result's columns are spread to the p × p entries by a gather.  This is what vmap makes of a GLM's curvature
  * 2 Xᵀ W X = 2 (√W X)ᵀ (√W X) over a batch of responses sharing X (the
  * lock-step batched fit, docs/fit.md): B small products, each with its own
  * packing of A_b and per-call overhead, become one GEMM of B × n × p² with
@@ -17,6 +19,7 @@
  * transpose flag or a transpose node with perm (0, 2, 1)) and A, with
  * A = mul of s broadcast along the last axis ([B, n] or [B, n, 1]) and X
  * ([n, p]) broadcast along a leading batch axis (either order). */
+#include "ir/alloc.h"
 #include "passes/ad.h"
 #include "passes/passes.h"
 #include "passes/structure_match.h"
@@ -85,15 +88,52 @@ static int match(const ir_graph *g, ir_val v, rowgram *m)
     return 0;
 }
 
-/* K [n, p²] with K[i, j p + l] = x[i, j] x[i, l]. */
-static ir_val row_kron(ir_graph *ng, ir_val x)
+/* A constant vector of n entries. */
+static ir_val const_vector(ir_graph *ng, const double *c, int64_t n)
 {
-    const ir_shape *xs = ir_shape_of(ng, x);
-    int64_t n = xs->dim[0], p = xs->dim[1];
-    ir_shape cube = {.rank = 3, .dim = {n, p, p}};
-    static const int64_t left[2] = {0, 1}, right[2] = {0, 2};
-    ir_val k = ad_mul(ng, ad_broadcast(ng, x, &cube, left), ad_broadcast(ng, x, &cube, right));
-    return st_reshape(ng, k, 2, (int64_t[]){n, p * p});
+    ir_shape s = {.rank = 1, .dim = {n}};
+    return ir_add_node(ng, IR_OP_CONST, 0, NULL, NULL, 0, &s, c);
+}
+
+/* The pairs j <= l of p columns, numbered row by row: ja, la [p(p+1)/2] the
+ * columns of each, full [p²] the pair of entry (j, l) of a p × p matrix.
+ * NULL when out of memory. */
+static double *pairs(int64_t p, double **la, double **full)
+{
+    int64_t m = p * (p + 1) / 2;
+    double *ja = ir_malloc((size_t)(2 * m + p * p) * sizeof *ja);
+    if (!ja)
+        return NULL;
+    *la = ja + m;
+    *full = ja + 2 * m;
+    for (int64_t j = 0, q = 0; j < p; j++)
+        for (int64_t l = j; l < p; l++, q++) {
+            ja[q] = (double)j;
+            (*la)[q] = (double)l;
+            (*full)[j * p + l] = (*full)[l * p + j] = (double)q;
+        }
+    return ja;
+}
+
+/* Σ_i s2[b, i] x_i x_iᵀ for every b, as [nb, p, p]: Kᵀ [m, n], the products
+ * of X's columns j <= l (the matrix is symmetric: about half of K's p²
+ * columns), one GEMM s2 Kᵀᵀ [nb, m], then its columns spread to the p²
+ * entries by a gather. */
+static ir_val gram(ir_graph *ng, ir_val s2, ir_val x, int64_t nb)
+{
+    int64_t p = ir_shape_of(ng, x)->dim[1], m = p * (p + 1) / 2;
+    double *la, *full, *ja = pairs(p, &la, &full);
+    if (!ja) {
+        ir_fail(&ng->err, SJ_ERR_OUT_OF_MEMORY, "rowgram: out of memory");
+        return IR_NONE;
+    }
+    ir_val xt = st_t(ng, x);
+    ir_val kt = ad_mul(ng, st_gather(ng, xt, const_vector(ng, ja, m)),
+                       st_gather(ng, xt, const_vector(ng, la, m)));
+    ir_val half = st_t(ng, st_matmul(ng, s2, kt, 0, 1)); /* [m, nb] */
+    ir_val g = st_t(ng, st_gather(ng, half, const_vector(ng, full, p * p)));
+    ir_free(ja);
+    return st_reshape(ng, g, 3, (int64_t[]){nb, p, p});
 }
 
 static ir_val emit(void *ctx, ir_graph *ng, const ir_graph *g, ir_val v, const ir_val *map)
@@ -103,11 +143,10 @@ static ir_val emit(void *ctx, ir_graph *ng, const ir_graph *g, ir_val v, const i
     if (!match(g, v, &m))
         return ST_KEEP;
     const ir_shape *out = &ir_node_at(g, v)->shape;
-    int64_t nb = out->dim[0], p = out->dim[1], n = ir_shape_of(g, m.x)->dim[0];
+    int64_t nb = out->dim[0], n = ir_shape_of(g, m.x)->dim[0];
     ir_val s = st_reshape(ng, map[m.s], 2, (int64_t[]){nb, n});
-    ir_val gram = st_matmul(ng, ad_mul(ng, s, s), row_kron(ng, map[m.x]), 0, 0);
     ir_graph_note_rewrite(ng, "rowgram", 1);
-    return st_reshape(ng, gram, 3, (int64_t[]){nb, p, p});
+    return gram(ng, ad_mul(ng, s, s), map[m.x], nb);
 }
 
 sj_status pass_structure_rowgram(ir_graph **gp, int *changed, ir_err *err)
