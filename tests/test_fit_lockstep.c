@@ -325,6 +325,9 @@ static void failing_item(void **state)
     const char *msg = sj_ctx_last_error(ctx);
     if (!strstr(msg, "not finite at the starting point [batch 6]"))
         fail_msg("the message does not name item 6: %s", msg);
+    /* below CG_FIT_LOCKSTEP_MIN items: per item, no batched function */
+    int64_t dsmall[2] = {4, c->n};
+    assert_false(has_lockstep(ctx, vf, 2, (int[]){2, 2}, (const int64_t *[]){dx, dsmall}));
     sj_fn_free(vf);
     sj_fn_free(f);
     sj_ctx_free(ctx);
