@@ -35,7 +35,7 @@ typedef struct ls_item {
     double slack;       /* accepted increase: rounding of f */
     double full_change; /* relative change of the full step (h = 0) */
     int64_t iters;
-    int h, phase, converged;
+    int h, phase;
 } ls_item;
 
 /* One chunk's solver: its arrays in a lock-step region. */
@@ -107,7 +107,6 @@ static void finish(ls *S, int64_t b, int converged)
     ls_item *it = &S->item[b];
     int64_t k = S->k;
     it->phase = LS_DONE;
-    it->converged = converged;
     memcpy(S->trial + b * k, S->theta + b * k, (size_t)k * sizeof(double));
     ir_newton_output(S->out + b * ir_newton_out_len(k), S->theta + b * k, k, it->iters, converged);
 }
