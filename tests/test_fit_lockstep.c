@@ -15,6 +15,9 @@
  *   - chunks: 130 items in three chunks (the last one padded) on the
  *     pool, the same bytes on one thread and on four, and a failing item
  *     in each of the last two chunks reports the first;
+ *   - fallback: an objective whose batched evaluation fails (a Cholesky
+ *     that is not positive definite at some item's trial point) runs the
+ *     batch item by item: the results are those of single fits, bit for bit;
  *   - failing_item: a negative count in two items of a Poisson batch
  *     (a deviance that is NaN at the start) fails with SJ_ERR_DOMAIN naming
  *     the first of them;
@@ -297,6 +300,63 @@ static void chunks(void **state)
     free(c);
 }
 
+/* f(θ, a) = Σ (θ − a)² + 10⁻³ Σ diag(chol(diag(θ))): the Cholesky fails
+ * (a status, not a NaN) at a trial point with θ_i <= 0, which the items
+ * with a negative a reach.  The batched function then fails for the whole
+ * chunk, and the batch runs item by item (the fallback), where such a trial
+ * point is halved: the results are those of single fits. */
+static void fallback(void **state)
+{
+    (void)state;
+    sj_ctx *ctx = NULL;
+    assert_ok(sj_ctx_create(&ctx), ctx);
+    enum { NB = 12 };
+    sj_graph *h = NULL, *g = NULL;
+    assert_ok(sj_graph_create(ctx, &h), ctx);
+    sj_value th = sj_input(h, "theta", 1, DIMS("2")), a = sj_input(h, "a", 1, DIMS("2"));
+    sj_value chol = sj_cholesky(h, sj_diag_embed(h, th));
+    sj_value obj = sj_add(h, sj_sum_all(h, sj_square(h, sj_sub(h, th, a))),
+                          sj_mul(h, sj_scalar(h, 1e-3), sj_sum_all(h, sj_diag(h, chol))));
+    sj_fn *of = NULL;
+    assert_ok(sj_fn_create(h, 1, &obj, &of), ctx);
+    sj_graph_free(h);
+    assert_ok(sj_graph_create(ctx, &g), ctx);
+    sj_value t0 = sj_input(g, "theta0", 1, DIMS("2")), ga = sj_input(g, "a", 1, DIMS("2")), o[3];
+    assert_ok(sj_fit_argmin(g, of, NULL, t0, 1, &ga, 30, SJ_FIT_REL_OBJECTIVE, 1e-10, &o[0], &o[1],
+                            &o[2]),
+              ctx);
+    sj_fn *f = NULL, *vf = NULL;
+    assert_ok(sj_fn_create(g, 3, o, &f), ctx);
+    sj_graph_free(g);
+    assert_ok(sj_vmap(f, NULL, NULL, NULL, &vf), ctx);
+    double t0v[NB * 2], av[NB * 2], th_hat[NB * 2], it[NB], cv[NB];
+    for (int k = 0; k < NB; k++) {
+        t0v[2 * k] = t0v[2 * k + 1] = 1.0;
+        av[2 * k] = k % 3 == 1 ? -0.5 : 0.5 + 0.1 * k;
+        av[2 * k + 1] = 0.7;
+    }
+    int64_t dd[2] = {NB, 2}, d1 = 2;
+    const int64_t *dims[2] = {dd, dd};
+    assert_true(has_lockstep(ctx, vf, 2, (int[]){2, 2}, dims));
+    assert_ok(sj_fn_call(vf, 2, (int[]){2, 2}, dims, (const double *[]){t0v, av},
+                         (double *[]){th_hat, it, cv}),
+              ctx);
+    for (int k = 0; k < NB; k++) {
+        double tk[2], itk, cvk;
+        assert_ok(sj_fn_call(f, 2, (int[]){1, 1}, (const int64_t *[]){&d1, &d1},
+                             (const double *[]){t0v + 2 * k, av + 2 * k},
+                             (double *[]){tk, &itk, &cvk}),
+                  ctx);
+        assert_memory_equal(th_hat + 2 * k, tk, sizeof tk);
+        assert_true(it[k] == itk && cv[k] == cvk);
+        assert_true(th_hat[2 * k] > 0 && (k % 3 == 1 || fabs(th_hat[2 * k] - av[2 * k]) < 1e-2));
+    }
+    sj_fn_free(vf);
+    sj_fn_free(f);
+    sj_fn_free(of);
+    sj_ctx_free(ctx);
+}
+
 static void failing_item(void **state)
 {
     (void)state;
@@ -394,8 +454,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(poisson_log),  cmocka_unit_test(binomial_logit),
         cmocka_unit_test(gamma_log),    cmocka_unit_test(halvings),
-        cmocka_unit_test(chunks),       cmocka_unit_test(failing_item),
-        cmocka_unit_test(rowgram),
+        cmocka_unit_test(chunks),       cmocka_unit_test(fallback),
+        cmocka_unit_test(failing_item), cmocka_unit_test(rowgram),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
