@@ -191,6 +191,28 @@ int64_t cg_prod(const ir_shape *s, int k);
 /* Shared rule parts. */
 sj_status cg_emit_generated(cg_lower *L, ir_val v);
 
+/* ---- lock-step batched fits (lower_fit_lockstep.c) -------------------------- */
+
+/* Batches at least this large run in lock step (smaller ones per item on
+ * the pool: one GEMM over a few items saves little). */
+#define CG_FIT_LOCKSTEP_MIN 8
+/* Items per chunk at most: the batched function is compiled for one chunk
+ * of ceil(B / ceil(B / 64)) items.  Chunks spread over the pool's threads
+ * (the elementwise and libm work is as large as item by item and only
+ * threads share it), yet a chunk's GEMMs still have 64 rows, and its
+ * scratch stays small. */
+#define CG_FIT_LOCKSTEP_CHUNK 64
+int64_t cg_fit_lockstep_chunk(int64_t nb);
+/* Whether fit node v of g gets a batched fused function: batched, at least
+ * CG_FIT_LOCKSTEP_MIN items, relative-objective rule (the fused function's). */
+int cg_fit_lockstep_applies(const ir_graph *g, ir_val v);
+/* The fused graph of fit node v (inputs theta [k], data; outputs f, ∇f, C)
+ * vmapped over one chunk of the node's batch (theta and the batched data at
+ * axis 0, the shared data unbatched; outputs [c], [c, k], [c, k, k]),
+ * cleaned and structure-rewritten, in *out. */
+sj_status cg_fit_lockstep_graph(const ir_graph *g, ir_val v, const ir_graph *fused,
+                                ir_graph **out, ir_err *err);
+
 /* Builds `i32 fname(ptr in, ptr out, ptr scratch)` from L->g and L->p into
  * L->m; consts[v] is the kernel's copy of constant v's data. */
 sj_status cg_lower_graph(cg_lower *L, const char *fname, double **consts);

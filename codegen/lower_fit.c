@@ -15,13 +15,19 @@
  * the three graphs inlined into one and cleaned (CSE shares η = Xβ, μ and
  * the like), gives the objective, gradient and curvature in one pass; the
  * solver calls it at the start and at each full Newton step (ir_newton).
+ * A batched node of CG_FIT_LOCKSTEP_MIN or more items also gets that graph
+ * vmapped over a chunk of its batch (lower_fit_lockstep.c), compiled as a
+ * fifth function, with which ir_fit_native_run runs the items in lock step
+ * (ir/newton_lockstep.c); the per-item functions stay for the fallback.
  *
  * The node's workspace (its temp) holds the solver's arrays and pointer
  * lists and, from a 64-aligned offset, one scratch region shared by the
  * functions (they run one at a time) as large as the largest needs.  A
  * batched fit's items run on the batch pool (sj_batch_run, whose address is
  * passed along); threads other than the caller allocate workspaces of the
- * same size (ir_fit_native_run). */
+ * same size (ir_fit_native_run).  The lock-step region (one chunk's solver
+ * arrays and the batched function's scratch) follows; other threads
+ * allocate their own likewise. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -153,12 +159,37 @@ static sj_status fuse_subs(const ir_graph *g, ir_val v, const ir_graph *const *s
     return SJ_OK;
 }
 
+static void subs_free(fit_sub *fs)
+{
+    for (int i = 0; i < IR_FIT_NFN; i++)
+        sub_free(&fs[i]);
+}
+
+/* fs[IR_FIT_FN_BATCHED]: the fused graph vmapped over the batch of node v,
+ * when the node runs in lock step. */
+static sj_status prepare_batched(const ir_graph *g, ir_val v, const ir_graph *fused, fit_sub *fs,
+                                 ir_err *err)
+{
+    if (!fused || !cg_fit_lockstep_applies(g, v))
+        return SJ_OK;
+    ir_graph *b = NULL;
+    sj_status st = cg_fit_lockstep_graph(g, v, fused, &b, err);
+    if (st == SJ_OK)
+        st = sub_prepare(b, fs, err); /* fs->cnode points into b */
+    if (st == SJ_OK)
+        fs->src = b;
+    else
+        ir_graph_free(b);
+    return st;
+}
+
 /* The sub-graphs of fit node v ready for lowering: fs[0..2] the objective,
- * gradient and curvature, fs[3] the fused one (g NULL when there is none). */
+ * gradient and curvature, fs[3] the fused one, fs[4] the batched fused one
+ * (g NULL when there is none). */
 static sj_status prepare_all(const ir_graph *g, ir_val v, fit_sub *fs, ir_err *err)
 {
     const ir_graph *sub[3];
-    memset(fs, 0, 4 * sizeof *fs);
+    memset(fs, 0, IR_FIT_NFN * sizeof *fs);
     sj_status st = subs_of(g, v, sub, err);
     for (int i = 0; i < 3 && st == SJ_OK; i++)
         st = sub_prepare(sub[i], &fs[i], err);
@@ -172,19 +203,21 @@ static sj_status prepare_all(const ir_graph *g, ir_val v, fit_sub *fs, ir_err *e
         else
             ir_graph_free(fused);
     }
+    if (st == SJ_OK)
+        st = prepare_batched(g, v, fs[3].src, &fs[IR_FIT_FN_BATCHED], err);
     if (st != SJ_OK)
-        for (int i = 0; i < 4; i++)
-            sub_free(&fs[i]);
+        subs_free(fs);
     return st;
 }
 
-/* Workspace bytes of fit node v (subs prepared). */
+/* Bytes of one item's workspace of fit node v (subs prepared): the
+ * per-item functions only. */
 static size_t work_bytes(const ir_graph *g, ir_val v, const fit_sub *fs)
 {
     const ir_node *n = ir_node_at(g, v);
     int64_t k = ir_fit_nparam(n), maxconst = 0;
     size_t scratch = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < IR_FIT_FN_BATCHED; i++) {
         if (fs[i].nconst > maxconst)
             maxconst = fs[i].nconst;
         if (fs[i].plan.scratch > scratch)
@@ -193,15 +226,51 @@ static size_t work_bytes(const ir_graph *g, ir_val v, const fit_sub *fs)
     return ir_fit_native_work_bytes(k, n->ninput - 1, maxconst) + scratch;
 }
 
+static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
+
+/* Where the lock-step regions are: the kernel's (for the calling
+ * thread) follows the per-item workspace; each holds one chunk's solver
+ * arrays (ir_fit_lockstep_work_bytes), then the batched function's scratch.
+ * All zero without a batched function. */
+typedef struct ls_layout {
+    size_t at, bytes, scratch; /* offset in the workspace, size, scratch offset in it */
+    int64_t chunk;
+} ls_layout;
+
+static ls_layout lockstep_layout(const ir_graph *g, ir_val v, const fit_sub *fs)
+{
+    ls_layout l = {0};
+    const fit_sub *b = &fs[IR_FIT_FN_BATCHED];
+    if (!b->g)
+        return l;
+    const ir_node *n = ir_node_at(g, v);
+    int64_t k = ir_fit_nparam(n), nd = n->ninput - 1, npad = 0;
+    l.chunk = cg_fit_lockstep_chunk(n->shape.dim[0]);
+    for (int j = 0; j < nd; j++) {
+        ir_shape s = ir_fit_item_shape(g, n, j + 1);
+        npad += ir_fit_data_batched(n, j) ? l.chunk * (int64_t)ir_shape_numel(&s) : 0;
+    }
+    l.at = align64(work_bytes(g, v, fs));
+    l.scratch = ir_fit_lockstep_work_bytes(k, l.chunk, 1 + nd + b->nconst, npad);
+    l.bytes = l.scratch + b->plan.scratch;
+    return l;
+}
+
+/* The node's whole workspace: one item's, and the kernel's lock-step region. */
+static size_t node_bytes(const ir_graph *g, ir_val v, const fit_sub *fs)
+{
+    ls_layout l = lockstep_layout(g, v, fs);
+    return l.at ? l.at + l.bytes : work_bytes(g, v, fs);
+}
+
 static size_t temp_fit(const ir_graph *g, ir_val v)
 {
-    fit_sub fs[4];
+    fit_sub fs[IR_FIT_NFN];
     ir_err err = {0};
     if (prepare_all(g, v, fs, &err) != SJ_OK)
         return 0;
-    size_t bytes = work_bytes(g, v, fs);
-    for (int i = 0; i < 4; i++)
-        sub_free(&fs[i]);
+    size_t bytes = node_bytes(g, v, fs);
+    subs_free(fs);
     return bytes;
 }
 
@@ -273,15 +342,16 @@ static sj_status emit_fit(cg_lower *L, ir_val v)
     const ir_graph *g = L->g;
     const ir_node *n = ir_node_at(g, v);
     const ir_problem *p = ir_graph_problem(g, n->attr[IR_FIT_PROBLEM]);
-    fit_sub fs[4];
+    fit_sub fs[IR_FIT_NFN];
     sj_status st = prepare_all(g, v, fs, L->err);
     if (st != SJ_OK)
         return st;
-    LLVMValueRef fns[4], consts[4];
+    LLVMValueRef fns[IR_FIT_NFN], consts[IR_FIT_NFN];
     size_t len = 0;
     const char *kname = LLVMGetValueName2(L->fn, &len);
-    static const char *const what[4] = {"objective", "gradient", "curvature", "all"};
-    for (int i = 0; i < 4 && st == SJ_OK; i++) {
+    static const char *const what[IR_FIT_NFN] = {"objective", "gradient", "curvature", "all",
+                                                 "all_batched"};
+    for (int i = 0; i < IR_FIT_NFN && st == SJ_OK; i++) {
         char name[160];
         snprintf(name, sizeof name, "%.*s.fit%d.%s", (int)(len < 100 ? len : 100), kname, (int)v,
                  what[i]);
@@ -290,22 +360,21 @@ static sj_status emit_fit(cg_lower *L, ir_val v)
             st = lower_sub(L, &fs[i], name, &fns[i], &consts[i]);
     }
     if (st != SJ_OK) {
-        for (int i = 0; i < 4; i++)
-            sub_free(&fs[i]);
+        subs_free(fs);
         return st;
     }
     int64_t k = ir_fit_nparam(n), nd = n->ninput - 1;
     int batched = n->attr[IR_FIT_BATCHED] != 0;
     int64_t ninfo = IR_FIT_INFO_ITEM + nd, maxconst = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < IR_FIT_FN_BATCHED; i++)
         if (fs[i].nconst > maxconst)
             maxconst = fs[i].nconst;
     LLVMValueRef *info = ir_malloc((size_t)ninfo * sizeof *info);
     if (!info) {
-        for (int i = 0; i < 4; i++)
-            sub_free(&fs[i]);
+        subs_free(fs);
         return ir_fail(L->err, SJ_ERR_OUT_OF_MEMORY, "codegen: out of memory");
     }
+    ls_layout ls = lockstep_layout(g, v, fs);
     int64_t tol;
     memcpy(&tol, &p->tol, sizeof tol);
     int64_t head[IR_FIT_INFO_ITEM] = {
@@ -322,8 +391,13 @@ static sj_status emit_fit(cg_lower *L, ir_val v)
         [IR_FIT_INFO_NCONST + 1] = fs[1].nconst,
         [IR_FIT_INFO_NCONST + 2] = fs[2].nconst,
         [IR_FIT_INFO_NCONST + 3] = fs[3].nconst,
+        [IR_FIT_INFO_NCONST + 4] = fs[4].nconst,
         [IR_FIT_INFO_SCRATCH] = (int64_t)ir_fit_native_work_bytes(k, nd, maxconst),
         [IR_FIT_INFO_WORK] = (int64_t)work_bytes(g, v, fs),
+        [IR_FIT_INFO_LOCKSTEP] = (int64_t)ls.at,
+        [IR_FIT_INFO_LBYTES] = (int64_t)ls.bytes,
+        [IR_FIT_INFO_LSCRATCH] = (int64_t)ls.scratch,
+        [IR_FIT_INFO_CHUNK] = ls.chunk,
     };
     for (int i = 0; i < IR_FIT_INFO_ITEM; i++)
         info[i] = cg_i64(L, head[i]);
@@ -331,8 +405,7 @@ static sj_status emit_fit(cg_lower *L, ir_val v)
         ir_shape s = ir_fit_item_shape(g, n, (int)j + 1);
         info[IR_FIT_INFO_ITEM + j] = cg_i64(L, (int64_t)ir_shape_numel(&s));
     }
-    for (int i = 0; i < 4; i++)
-        sub_free(&fs[i]);
+    subs_free(fs);
     LLVMValueRef ginfo = global(L, LLVMArrayType2(L->i64, (uint64_t)ninfo),
                                 LLVMConstArray2(L->i64, info, (uint64_t)ninfo), "fit.info");
     ir_free(info);
@@ -345,8 +418,12 @@ static sj_status emit_fit(cg_lower *L, ir_val v)
             runner = LLVMAddFunction(L->m, "sj_batch_run", LLVMFunctionType(L->i32, rt, 4, 0));
         }
     }
-    LLVMValueRef pv[IR_FIT_NPTR] = {fns[0],    fns[1],    fns[2],    fns[3],   consts[0],
-                                    consts[1], consts[2], consts[3], runner};
+    LLVMValueRef pv[IR_FIT_NPTR];
+    for (int i = 0; i < IR_FIT_NFN; i++) {
+        pv[IR_FIT_PTR_FN + i] = fns[i];
+        pv[IR_FIT_PTR_CONSTS + i] = consts[i];
+    }
+    pv[IR_FIT_PTR_RUN] = runner;
     LLVMValueRef gptrs = global(L, LLVMArrayType2(L->ptr, IR_FIT_NPTR),
                                 LLVMConstArray2(L->ptr, pv, IR_FIT_NPTR), "fit.fns");
     /* The node's inputs as a pointer array on the stack. */

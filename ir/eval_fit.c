@@ -61,7 +61,7 @@ sj_status ev_fit(const ev_args *a)
     for (int64_t b = 0; b < nb; b++) {
         for (int64_t j = 0; j < ndata; j++)
             e.in[1 + j] = ev_in(a, (int)j + 1) + (size_t)b * item[j];
-        double *out = a->out + b * ir_fit_out_len(n, k);
+        double *out = a->out + b * ir_newton_out_len(k, s.previous);
         st = ir_newton(&fns, &s, ev_in(a, 0) + (batched ? b * k : 0), out, work);
         if (st != SJ_OK) {
             const char *why = e.err.status != SJ_OK ? e.err.msg : "the value is not finite";

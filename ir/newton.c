@@ -14,9 +14,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-/* Relative size of an objective change that is rounding, not progress. */
-#define ROUNDING (64 * DBL_EPSILON)
-
 size_t ir_newton_work(int64_t k)
 {
     return (size_t)(5 * k + 3 * k * k + 1);
@@ -47,7 +44,7 @@ static int cholesky(double *a, int64_t k)
 /* step = (C + λI)⁻¹ g, with the smallest λ of 0, λ0, 10 λ0, ... that makes
  * C + λI positive definite (λ0 = 1e-10 max(1, max |Cᵢᵢ|)).  l is k×k
  * workspace.  0 on success. */
-static int solve_step(const double *c, const double *g, double *step, double *l, int64_t k)
+int ir_newton_solve_step(const double *c, const double *g, double *step, double *l, int64_t k)
 {
     double scale = 1.0;
     for (int64_t i = 0; i < k * k; i++)
@@ -98,9 +95,7 @@ sj_status ir_newton(const ir_newton_fns *fns, const ir_newton_settings *s, const
     double *theta = work, *trial = theta + k, *grad = trial + k, *step = grad + k;
     double *c = step + k, *l = c + k * k, *grad_t = l + k * k, *c_t = grad_t + k;
     memcpy(theta, theta0, (size_t)k * sizeof *theta);
-    memcpy(out, theta0, (size_t)k * sizeof *out);
-    out[k] = 0.0;
-    out[k + 1] = 0.0;
+    ir_newton_output(out, theta0, k, 0, 0);
     double *previous = s->previous ? out + k + 2 : NULL;
     if (previous)
         memcpy(previous, theta0, (size_t)k * sizeof *previous);
@@ -137,13 +132,13 @@ sj_status ir_newton(const ir_newton_fns *fns, const ir_newton_settings *s, const
         if (iters >= s->max_iter)
             break;
         if ((!have && fns->curvature(fns->ctx, theta, c) != SJ_OK) ||
-            solve_step(c, grad, step, l, k) != 0)
+            ir_newton_solve_step(c, grad, step, l, k) != 0)
             break;
         double t = 1.0, ft = NAN, full_change = INFINITY;
         /* An increase at rounding level is no increase: near the optimum the
          * Newton step's decrease (½ gᵀC⁻¹g) falls below the rounding of f,
          * and rejecting it would stall the fit at √eps accuracy. */
-        double slack = ROUNDING * (fabs(f) + 0.1);
+        double slack = IR_NEWTON_ROUNDING * (fabs(f) + 0.1);
         int accepted = 0, have_t = 0;
         for (int h = 0; h <= IR_NEWTON_MAX_HALVINGS; h++, t *= 0.5) {
             for (int64_t i = 0; i < k; i++)
@@ -181,10 +176,15 @@ sj_status ir_newton(const ir_newton_fns *fns, const ir_newton_settings *s, const
             break;
         }
     }
-    memcpy(out, theta, (size_t)k * sizeof *out);
+    ir_newton_output(out, theta, k, iters, converged);
+    return SJ_OK;
+}
+
+void ir_newton_output(double *out, const double *theta, int64_t k, int64_t iters, int converged)
+{
+    memmove(out, theta, (size_t)k * sizeof *out);
     out[k] = (double)iters;
     out[k + 1] = converged ? 1.0 : 0.0;
-    return SJ_OK;
 }
 
 /* ---- native code ---------------------------------------------------------------- */
@@ -230,17 +230,50 @@ static sj_status native_all(void *ctx, const double *theta, double *f, double *g
 }
 
 /* What every batch item shares: the node's description and arrays, and the
- * workspaces (slot 0 is the kernel's; the others are allocated by the
- * thread that first needs one and freed by the caller after the batch). */
+ * workspaces (slot 0 is the kernel's). */
 typedef struct fit_job {
     const void *const *ptrs;
     const int64_t *info;
     const double *const *in;
     double *out;
     int64_t v;
-    char *slot[IR_FIT_MAX_SLOTS], *raw[IR_FIT_MAX_SLOTS]; /* raw: as allocated */
-    atomic_int busy[IR_FIT_MAX_SLOTS];
+    ir_fit_slots slots;
 } fit_job;
+
+void ir_fit_slots_init(ir_fit_slots *s, char *first, size_t bytes)
+{
+    memset(s->slot, 0, sizeof s->slot);
+    memset(s->raw, 0, sizeof s->raw);
+    s->bytes = bytes;
+    s->slot[0] = first;
+    for (int i = 0; i < IR_FIT_MAX_SLOTS; i++)
+        atomic_init(&s->busy[i], 0);
+}
+
+char *ir_fit_slot_take(ir_fit_slots *s, int *i)
+{
+    for (*i = 0; *i < IR_FIT_MAX_SLOTS; ++*i) {
+        if (atomic_exchange_explicit(&s->busy[*i], 1, memory_order_acquire) != 0)
+            continue;
+        if (!s->slot[*i] && (s->raw[*i] = ir_malloc(s->bytes + 64)))
+            s->slot[*i] = (char *)(((uintptr_t)s->raw[*i] + 63) & ~(uintptr_t)63);
+        return s->slot[*i];
+    }
+    *i = -1; /* more threads than slots: cannot happen */
+    return NULL;
+}
+
+void ir_fit_slot_give(ir_fit_slots *s, int i)
+{
+    if (i >= 0)
+        atomic_store_explicit(&s->busy[i], 0, memory_order_release);
+}
+
+void ir_fit_slots_free(ir_fit_slots *s)
+{
+    for (int i = 1; i < IR_FIT_MAX_SLOTS; i++)
+        ir_free(s->raw[i]);
+}
 
 /* Runs item b in the workspace `work`. */
 static int32_t run_item(const fit_job *J, char *work, int64_t b, int64_t *rec)
@@ -253,7 +286,7 @@ static int32_t run_item(const fit_job *J, char *work, int64_t b, int64_t *rec)
                             .previous = info[IR_FIT_INFO_PREVIOUS] != 0};
     memcpy(&s.tol, &info[IR_FIT_INFO_TOL], sizeof s.tol);
     native n = {.ndata = ndata};
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < IR_FIT_FN_BATCHED; i++) {
         memcpy(&n.fn[i], &J->ptrs[IR_FIT_PTR_FN + i], sizeof n.fn[i]);
         n.consts[i] = J->ptrs[IR_FIT_PTR_CONSTS + i];
         n.nconst[i] = info[IR_FIT_INFO_NCONST + i];
@@ -268,8 +301,7 @@ static int32_t run_item(const fit_job *J, char *work, int64_t b, int64_t *rec)
         n.in[1 + j] = J->in[1 + j] + off;
     }
     const double *theta0 = J->in[0] + (batched ? b * k : 0);
-    int64_t len = k + 2 + (s.previous ? k : 0);
-    sj_status st = ir_newton(&fns, &s, theta0, J->out + b * len, nw);
+    sj_status st = ir_newton(&fns, &s, theta0, J->out + b * ir_newton_out_len(k, s.previous), nw);
     if (st != SJ_OK) {
         int64_t r[4] = {J->v, b, 0, 0};
         memcpy(rec, r, sizeof r);
@@ -282,28 +314,27 @@ static int32_t run_item(const fit_job *J, char *work, int64_t b, int64_t *rec)
 static int32_t pool_item(void *env, int64_t b, int64_t *rec)
 {
     fit_job *J = env;
-    for (int i = 0; i < IR_FIT_MAX_SLOTS; i++) {
-        if (atomic_exchange_explicit(&J->busy[i], 1, memory_order_acquire) != 0)
-            continue;
-        if (!J->slot[i] && (J->raw[i] = ir_malloc((size_t)J->info[IR_FIT_INFO_WORK] + 64)))
-            J->slot[i] = (char *)(((uintptr_t)J->raw[i] + 63) & ~(uintptr_t)63);
-        int32_t st = J->slot[i] ? run_item(J, J->slot[i], b, rec) : (int32_t)SJ_ERR_OUT_OF_MEMORY;
-        if (!J->slot[i]) {
-            int64_t r[4] = {J->v, b, 0, 0};
-            memcpy(rec, r, sizeof r);
-        }
-        atomic_store_explicit(&J->busy[i], 0, memory_order_release);
-        return st;
+    int i;
+    char *work = ir_fit_slot_take(&J->slots, &i);
+    int32_t st = work ? run_item(J, work, b, rec)
+                 : (int32_t)(i < 0 ? SJ_ERR_INTERNAL : SJ_ERR_OUT_OF_MEMORY);
+    if (!work) {
+        int64_t r[4] = {J->v, b, 0, 0};
+        memcpy(rec, r, sizeof r);
     }
-    int64_t r[4] = {J->v, b, 0, 0}; /* more threads than slots: cannot happen */
-    memcpy(rec, r, sizeof r);
-    return (int32_t)SJ_ERR_INTERNAL;
+    ir_fit_slot_give(&J->slots, i);
+    return st;
 }
 
 int32_t ir_fit_native_run(const void *const *ptrs, const int64_t *info, const double *const *in,
                           double *out, char *work, char *rec, int64_t v)
 {
     int64_t nb = info[IR_FIT_INFO_NBATCH];
+    if (ptrs[IR_FIT_PTR_FN + IR_FIT_FN_BATCHED]) {
+        int32_t st = ir_fit_lockstep_run(ptrs, info, in, out, work, rec, v);
+        if (st != IR_FIT_LOCKSTEP_FALLBACK)
+            return st;
+    }
     fit_job J = {.ptrs = ptrs, .info = info, .in = in, .out = out, .v = v};
     ir_fit_runner *runner;
     memcpy(&runner, &ptrs[IR_FIT_PTR_RUN], sizeof runner);
@@ -318,13 +349,10 @@ int32_t ir_fit_native_run(const void *const *ptrs, const int64_t *info, const do
         }
         return 0;
     }
-    J.slot[0] = work;
-    for (int i = 0; i < IR_FIT_MAX_SLOTS; i++)
-        atomic_init(&J.busy[i], 0);
+    ir_fit_slots_init(&J.slots, work, (size_t)info[IR_FIT_INFO_WORK]);
     int64_t r[4] = {0};
     int32_t st = runner(pool_item, &J, nb, r);
-    for (int i = 1; i < IR_FIT_MAX_SLOTS; i++)
-        ir_free(J.raw[i]);
+    ir_fit_slots_free(&J.slots);
     if (st != 0)
         memcpy(rec, r, sizeof r);
     return st;

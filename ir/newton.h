@@ -7,6 +7,8 @@
 #ifndef IR_NEWTON_H
 #define IR_NEWTON_H
 
+#include <float.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,12 +61,33 @@ size_t ir_newton_work(int64_t k);
 sj_status ir_newton(const ir_newton_fns *fns, const ir_newton_settings *s, const double *theta0,
                     double *out, double *work);
 
+/* Parts of ir_newton the lock-step solver (ir/newton_lockstep.c) shares. */
+/* Relative size of an objective change that is rounding, not progress:
+ * a trial point is accepted when f_t <= f + IR_NEWTON_ROUNDING (|f| + 0.1). */
+#define IR_NEWTON_ROUNDING (64 * DBL_EPSILON)
+/* step = (C + λI)⁻¹ g as ir_newton takes it; l is k×k workspace.  0 on
+ * success, -1 when C is not finite or no λ helps. */
+int ir_newton_solve_step(const double *c, const double *g, double *step, double *l, int64_t k);
+/* Writes one item's output: theta (k), the iteration count, the flag.  The
+ * one place that knows the output layout (k + 2 per item). */
+void ir_newton_output(double *out, const double *theta, int64_t k, int64_t iters, int converged);
+/* Doubles of one item's output (with the previous iterate or not). */
+static inline int64_t ir_newton_out_len(int64_t k, int previous)
+{
+    return k + 2 + (previous ? k : 0);
+}
+
 /* ---- native code ---------------------------------------------------------------- */
 
 /* A compiled sub-graph: int32_t f(const double *const *in, double *const *out,
  * char *scratch), as codegen/codegen.h describes kernels. */
 typedef int32_t ir_kernel_fn(const double *const *in, double *const *out, char *scratch);
 
+/* The functions: the objective, gradient, curvature, fused (objective,
+ * gradient, curvature: three outputs) and batched fused (the fused one
+ * vmapped over the whole batch, for the lock-step solver); the last two
+ * NULL when there are none. */
+enum { IR_FIT_FN_ALL = 3, IR_FIT_FN_BATCHED = 4, IR_FIT_NFN = 5 };
 /* Layout of the info array generated code passes to ir_fit_native_run. */
 enum {
     IR_FIT_INFO_K,        /* parameters */
@@ -76,19 +99,25 @@ enum {
     IR_FIT_INFO_RULE,
     IR_FIT_INFO_TOL,      /* the double's bits */
     IR_FIT_INFO_PREVIOUS, /* the output carries the previous iterate (IR_FIT_PREVIOUS) */
-    IR_FIT_INFO_NCONST,   /* 4 entries: constants appended to each function's inputs */
-    IR_FIT_INFO_SCRATCH = IR_FIT_INFO_NCONST + 4, /* byte offset of the functions' scratch in work */
-    IR_FIT_INFO_WORK,     /* bytes of the whole workspace (one batch item's) */
+    IR_FIT_INFO_NCONST,   /* IR_FIT_NFN entries: constants appended to each function's inputs */
+    /* byte offset of the functions' scratch in work */
+    IR_FIT_INFO_SCRATCH = IR_FIT_INFO_NCONST + IR_FIT_NFN,
+    IR_FIT_INFO_WORK,     /* bytes of the per-item workspace (one batch item's) */
+    IR_FIT_INFO_LOCKSTEP, /* byte offset in work of the lock-step region (0: none) */
+    IR_FIT_INFO_LBYTES,   /* bytes of one chunk's lock-step region */
+    IR_FIT_INFO_LSCRATCH, /* byte offset in the region of the batched function's scratch */
+    IR_FIT_INFO_CHUNK,    /* items per call of the batched function (a chunk) */
     IR_FIT_INFO_ITEM      /* ndata entries: elements per batch item of data j */
 };
-/* The pointer array: the objective, gradient, curvature and fused
- * (objective, gradient, curvature: three outputs; NULL when there is none)
- * functions, then the constant arrays (const double *const *) of each, then
- * the batch runner (sj_batch_run of codegen/pool.h; NULL: run the items in
- * order on the calling thread). */
-enum { IR_FIT_PTR_FN = 0, IR_FIT_PTR_CONSTS = 4, IR_FIT_PTR_RUN = 8, IR_FIT_NPTR = 9 };
-/* The fused function's index among the four. */
-#define IR_FIT_FN_ALL 3
+/* The pointer array: the IR_FIT_NFN functions, then the constant arrays
+ * (const double *const *) of each, then the batch runner (sj_batch_run of
+ * codegen/pool.h; NULL: run the items in order on the calling thread). */
+enum {
+    IR_FIT_PTR_FN = 0,
+    IR_FIT_PTR_CONSTS = IR_FIT_NFN,
+    IR_FIT_PTR_RUN = 2 * IR_FIT_NFN,
+    IR_FIT_NPTR
+};
 
 /* The batch runner's signature (codegen/pool.h's sj_batch_run, declared
  * here again so that ir/ does not include codegen/). */
@@ -99,9 +128,48 @@ typedef int32_t ir_fit_runner(ir_fit_item_fn *body, void *env, int64_t n, int64_
  * at least CG_POOL_MAX of codegen/pool.h, plus the caller). */
 #define IR_FIT_MAX_SLOTS 17
 
+/* Workspaces of one batched native fit, one per thread at work: slot 0 is
+ * the caller's (given), the others are allocated by the thread that first
+ * needs one (`bytes` each, 64-aligned) and freed after the batch. */
+typedef struct ir_fit_slots {
+    size_t bytes;
+    char *slot[IR_FIT_MAX_SLOTS], *raw[IR_FIT_MAX_SLOTS]; /* raw: as allocated */
+    atomic_int busy[IR_FIT_MAX_SLOTS];
+} ir_fit_slots;
+void ir_fit_slots_init(ir_fit_slots *s, char *first, size_t bytes);
+/* Takes a free workspace: its index in *i; NULL when it cannot be
+ * allocated (*i is then still taken: give it back). */
+char *ir_fit_slot_take(ir_fit_slots *s, int *i);
+void ir_fit_slot_give(ir_fit_slots *s, int i);
+void ir_fit_slots_free(ir_fit_slots *s);
+
 /* Byte offset (64-aligned) at which the functions' scratch starts in the
  * workspace of ir_fit_native_run. */
 size_t ir_fit_native_work_bytes(int64_t k, int64_t ndata, int64_t maxconst);
+
+/* ---- lock-step batches (ir/newton_lockstep.c) -------------------------------------- */
+
+/* Bytes (a multiple of 64) of one chunk's lock-step arrays: c items of k
+ * parameters, a batched function of ninput inputs, and npad doubles for
+ * the padded batched data of a short last chunk. */
+size_t ir_fit_lockstep_work_bytes(int64_t k, int64_t c, int64_t ninput, int64_t npad);
+
+/* Runs the items of a batched fit in lock step, in chunks of
+ * info[IR_FIT_INFO_CHUNK] items (the last one padded with copies of its
+ * first item), the chunks shared among the pool's threads.  Per chunk, each
+ * round makes one call of the batched fused function (IR_FIT_FN_BATCHED),
+ * which evaluates every item at its own trial point, and each item's state
+ * machine (ir_newton's logic under the relative-objective rule) takes its
+ * results; finished items keep their point and their results are ignored.
+ * The arguments are ir_fit_native_run's.  Returns 0;
+ * IR_FIT_LOCKSTEP_FALLBACK when the batched function failed (the caller
+ * then runs the items one by one, so that failures mean what they mean
+ * there); SJ_ERR_DOMAIN for the first item, in batch order, whose objective
+ * is not finite at its start, after writing the record (v, b); or
+ * SJ_ERR_OUT_OF_MEMORY when a thread's region cannot be allocated. */
+#define IR_FIT_LOCKSTEP_FALLBACK (-1)
+int32_t ir_fit_lockstep_run(const void *const *ptrs, const int64_t *info, const double *const *in,
+                            double *out, char *work, char *rec, int64_t v);
 
 /* Runs the fit of one fit node natively: in[0] = theta0, in[1 + j] = data j,
  * out the node's output, work its workspace (64-aligned), rec the kernel's

@@ -70,11 +70,6 @@ static inline int ir_fit_data_batched(const ir_node *n, int j)
     return n->attr[IR_FIT_BATCHED] && ((n->attr[IR_FIT_MASK] >> j) & 1);
 }
 
-/* Length of fit node n's output per item, for k parameters. */
-static inline int64_t ir_fit_out_len(const ir_node *n, int64_t k)
-{
-    return k + 2 + (n->attr[IR_FIT_PREVIOUS] ? k : 0);
-}
 /* The parameters k of fit node n (of concrete output shape). */
 static inline int64_t ir_fit_nparam(const ir_node *n)
 {

@@ -78,6 +78,9 @@ sj_status pass_structure_blockdiag(ir_graph **g, int *changed, ir_err *err);
 sj_status pass_structure_onehot(ir_graph **g, int *changed, ir_err *err);
 /* A M with A a sum of one-hot Gram matrices and identities (structure_gram.c). */
 sj_status pass_structure_gram(ir_graph **g, int *changed, ir_err *err);
+/* Batched Gram matrices (diag(s_b) X)ᵀ (diag(s_b) X) of a shared X as one GEMM
+ * with X's row-wise Kronecker product (structure_rowgram.c). */
+sj_status pass_structure_rowgram(ir_graph **g, int *changed, ir_err *err);
 
 /* The structure pipeline (passes/pipeline.c): the rewrites above in order,
  * each followed by the verifier in debug builds, then DCE and CSE, repeated

@@ -34,6 +34,7 @@ static const pass_entry structure[] = {
     {"structure-blockdiag", pass_structure_blockdiag},
     {"structure-onehot", pass_structure_onehot},
     {"structure-gram", pass_structure_gram},
+    {"structure-rowgram", pass_structure_rowgram},
 };
 
 /* Enough for any graph: each round that changes something removes nodes. */

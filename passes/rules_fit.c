@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "ir/alloc.h"
+#include "ir/newton.h"
 #include "ir/problem.h"
 #include "passes/ad.h"
 #include "passes/batch.h"
@@ -260,7 +261,7 @@ ir_val jvp_fit(ir_graph *g, const ir_node *n, ir_val v, const ir_val *t)
     ir_val h = hessian_at(g, n, hess, that);
     ir_val d = ad_neg(g, uncolumn(g, ir_binary(g, IR_OP_SOLVE, h, column(g, jt))));
     ir_shape zs = ad_shape(g, d);
-    zs.dim[zs.rank - 1] = ir_fit_out_len(n, k) - k; /* counts, flag, previous iterate */
+    zs.dim[zs.rank - 1] = ir_newton_out_len(k, n->attr[IR_FIT_PREVIOUS] != 0) - k; /* counts, flag, previous iterate */
     ir_val parts[2] = {d, ad_fill(g, 0.0, &zs)};
     int64_t axis = zs.rank - 1;
     return ir_add_node(g, IR_OP_CONCAT, 2, parts, &axis, 1, NULL, NULL);
