@@ -82,6 +82,17 @@ static int64_t tileable_batch(const sj_fn *fn, const ir_shape *shapes)
     return b;
 }
 
+/* Whether spec has a fit node: its items already run on the batch pool (or
+ * in lock step), iterating on per-item data, so chunking would only cut the
+ * batch that makes them efficient. */
+static int has_fit(const ir_graph *spec)
+{
+    for (uint32_t v = 0; v < spec->nnode; v++)
+        if (spec->node[v].op == IR_OP_FIT)
+            return 1;
+    return 0;
+}
+
 /* The chunk size for a batch of b whose whole graph is spec: what keeps a
  * chunk's scratch near RT_TILE_TARGET_BYTES, estimated from the plan of spec
  * (the shared values' scratch spread over the items: an overestimate per
@@ -255,7 +266,7 @@ sj_status rt_tile_compile(rt_cache *cache, sj_fn *fn, const ir_shape *shapes, ir
 {
     *out = NULL;
     int64_t b = rt_cache_tiling(cache) ? tileable_batch(fn, shapes) : 0;
-    int64_t c = b > 1 ? chunk_size(spec, b) : 0;
+    int64_t c = b > 1 && !has_fit(spec) ? chunk_size(spec, b) : 0;
     if (c == 0)
         return SJ_OK;
     const rt_xform *x = &fn->xform[fn->nxform - 1];
