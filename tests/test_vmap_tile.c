@@ -230,6 +230,52 @@ static void test_other_axes_untiled(void **state)
     sj_ctx_free(ctx);
 }
 
+/* A graph with a fit node is not tiled: its items already run on the pool
+ * or in lock step (a batch of 200 GLM fits would otherwise be cut into
+ * chunks of a few items by its per-item scratch). */
+static void test_fit_untiled(void **state)
+{
+    (void)state;
+    enum { NB = 200, N = 60, P = 3 };
+    sj_ctx *ctx = ctx_new(0);
+    sj_graph *g = NULL;
+    assert_ok(sj_graph_create(ctx, &g), ctx);
+    sj_glm_family *fam = NULL;
+    assert_ok(sj_glm_family_create(ctx, "poisson", NULL, 0, &fam), ctx);
+    sj_value x = sj_input(g, "X", 2, (const char *[]){"n", "p"});
+    sj_value y = sj_input(g, "y", 1, (const char *[]){"n"});
+    sj_value o[3];
+    assert_ok(sj_glm_fit_graph(g, fam, x, y, SJ_INVALID, SJ_INVALID, 0, &o[0], &o[1], &o[2]), ctx);
+    sj_fn *f = NULL, *vf = NULL;
+    assert_ok(sj_fn_create(g, 3, o, &f), ctx);
+    assert_ok(sj_vmap(f, (int[]){-1, 0}, NULL, NULL, &vf), ctx);
+    static double xd[N * P], yd[NB * N], beta[NB * P], it[NB], cv[NB];
+    uint64_t rng = 9;
+    for (int i = 0; i < N; i++) {
+        xd[P * i] = 1;
+        for (int j = 1; j < P; j++)
+            xd[P * i + j] = test_uniform(&rng, -1, 1);
+    }
+    for (int i = 0; i < NB * N; i++)
+        yd[i] = floor(test_uniform(&rng, 0, 4));
+    sj_compiled *c = NULL;
+    assert_ok(sj_fn_compile(vf, 2, (int[]){2, 2}, (const int64_t *[]){(int64_t[]){N, P},
+                                                                       (int64_t[]){NB, N}},
+                            &c),
+              ctx);
+    assert_int_equal(rt_compiled_tile_size(c), 0);
+    assert_ok(sj_compiled_call(c, (const double *[]){xd, yd}, (double *[]){beta, it, cv}), ctx);
+    for (int b = 0; b < NB; b++)
+        assert_true(cv[b] == 1.0);
+    assert_true(counter(ctx, "tiled_calls") == 0);
+    sj_compiled_free(c);
+    sj_fn_free(vf);
+    sj_fn_free(f);
+    sj_glm_family_free(fam);
+    sj_graph_free(g);
+    sj_ctx_free(ctx);
+}
+
 /* Items 713 and 900 are not positive definite: the tiled call fails as the
  * untiled one does (status and message naming item 713), with the outputs
  * unchanged. */
@@ -560,7 +606,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest all[] = {
         cmocka_unit_test(test_chunks_and_remainder), cmocka_unit_test(test_small_batch_untiled),
         cmocka_unit_test(test_other_axes_untiled),   cmocka_unit_test(test_failing_item),
-        cmocka_unit_test(test_failing_code),
+        cmocka_unit_test(test_failing_code),         cmocka_unit_test(test_fit_untiled),
         cmocka_unit_test(test_nested_vmap),          cmocka_unit_test(test_reml_value_and_grad),
         cmocka_unit_test(test_vmap_tile_threads),
     };
