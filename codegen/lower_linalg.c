@@ -30,6 +30,12 @@
 #define CG_SMALL_CHOL 16
 #define CG_SMALL_TRSM 8
 #define CG_SMALL_GEMM 4
+/* Matrix-vector products whose matrix has at most this many elements are
+ * inline loops: OpenBLAS runs dgemv on two threads from 9,216 elements, and
+ * at these sizes (an IRLS step's Xβ and Xᵀr at n = 1,000, p = 10) the
+ * hand-off costs more than the product, and the woken thread then spins for
+ * ~0.1 s, taking the core from the batch pool. */
+#define CG_INLINE_GEMV 65536
 /* Matrices up to this order are factorised and solved by straight-line code
  * emitted in place (no helper call, no loops): what a vmapped per-level
  * block of a one-factor mixed model (k × k, k = 1..4) is, by the tens of
@@ -247,6 +253,45 @@ static void mm_inline(cg_lower *L, const mm *d, LLVMValueRef pa, LLVMValueRef pb
     cg_loop_end(L, &li);
 }
 
+/* A matrix-vector product (m or n is 1) as C = Σ_k op(A)[:, k] op(B)[k, :]:
+ * the long side is the inner loop, so each entry of C sums over k in order
+ * (as a dot product would) and the loop vectorises across entries.  Used
+ * when the reduction would stride through memory; otherwise mm_inline's
+ * dot products read it contiguously. */
+static void mv_axpy(cg_lower *L, const mm *d, LLVMValueRef pa, LLVMValueRef pb, LLVMValueRef pc)
+{
+    cg_zero(L, pc, d->m * d->n);
+    cg_loop lk, li, lj;
+    cg_loop_begin(L, &lk, cg_i64(L, d->k));
+    cg_loop_begin(L, &li, cg_i64(L, d->m));
+    cg_loop_begin(L, &lj, cg_i64(L, d->n));
+    LLVMValueRef x = mm_elem(L, pa, d->ta, d->lda, li.i, lk.i);
+    LLVMValueRef y = mm_elem(L, pb, d->tb, d->ldb, lk.i, lj.i);
+    LLVMValueRef c = at(L, pc, li.i, d->n, lj.i);
+    LLVMBuildStore(L->b, LLVMBuildFAdd(L->b, ld(L, c), LLVMBuildFMul(L->b, x, y, ""), ""), c);
+    cg_loop_end(L, &lj);
+    cg_loop_end(L, &li);
+    cg_loop_end(L, &lk);
+}
+
+/* Whether matmul d is a matrix-vector product small enough for inline loops. */
+static int mv_small(const mm *d)
+{
+    return (d->n == 1 || d->m == 1) && !d->same && (double)d->m * (double)d->n * (double)d->k <=
+                                                       CG_INLINE_GEMV;
+}
+
+/* The inline matrix-vector product: dot products when the matrix's rows
+ * are the reduction (contiguous), else mv_axpy. */
+static void mv_inline(cg_lower *L, const mm *d, LLVMValueRef pa, LLVMValueRef pb, LLVMValueRef pc)
+{
+    int dots = d->n == 1 ? !d->ta : d->tb;
+    if (dots)
+        mm_inline(L, d, pa, pb, pc);
+    else
+        mv_axpy(L, d, pa, pb, pc);
+}
+
 static LLVMValueRef i32c(cg_lower *L, int64_t v) { return cg_i32(L, (int32_t)(v > 0 ? v : 1)); }
 
 /* C = op(A) op(A)ᵀ from dsyrk (lower triangle), mirrored to the upper one. */
@@ -306,14 +351,17 @@ static sj_status emit_matmul(cg_lower *L, ir_val v)
     d.b = L->base[cap[1]];
     LLVMValueRef pa = batch_ptr(L, d.a, lb.b, d.sa), pb = batch_ptr(L, d.b, lb.b, d.sb);
     LLVMValueRef pc = batch_ptr(L, L->base[v], lb.b, d.sc);
+    int mv = !small && mv_small(&d);
     if (small) {
         L->novec++;
         mm_inline(L, &d, pa, pb, pc);
         L->novec--;
+    } else if (mv) {
+        mv_inline(L, &d, pa, pb, pc);
     } else
         mm_blas(L, &d, pa, pb, pc);
     cg_batch_end(L, &lb);
-    if (small)
+    if (small || mv)
         L->stats.ninline_linalg++;
     else
         L->stats.nlibcall++;

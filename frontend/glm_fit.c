@@ -21,8 +21,11 @@ static sj_value eta_of(sj_graph *h, sj_value x, sj_value beta, sj_value off)
     return sj_add(h, sj_matmul(h, x, beta), off);
 }
 
-/* A sub-graph with inputs beta [p], X [n, p], y [n], w [n], offset [n]. */
-static sj_fn *subfn(sj_ctx *ctx, const sj_glm_family *fam, int curvature)
+/* A sub-graph with inputs beta [p], X [n, p], y [n], then w [n] and
+ * offset [n] when the fit has them (else the scalars 1 and 0: no per-item
+ * arrays of ones and zeros to pass around, batched along with y). */
+static sj_fn *subfn(sj_ctx *ctx, const sj_glm_family *fam, int curvature, int has_w,
+                    int has_off)
 {
     sj_graph *h = NULL;
     if (sj_graph_create(ctx, &h) != SJ_OK)
@@ -30,8 +33,8 @@ static sj_fn *subfn(sj_ctx *ctx, const sj_glm_family *fam, int curvature)
     sj_value beta = sj_input(h, "beta", 1, DIMS("p"));
     sj_value x = sj_input(h, "X", 2, DIMS("n", "p"));
     sj_value y = sj_input(h, "y", 1, DIMS("n"));
-    sj_value w = sj_input(h, "weights", 1, DIMS("n"));
-    sj_value off = sj_input(h, "offset", 1, DIMS("n"));
+    sj_value w = has_w ? sj_input(h, "weights", 1, DIMS("n")) : sj_scalar(h, 1.0);
+    sj_value off = has_off ? sj_input(h, "offset", 1, DIMS("n")) : sj_scalar(h, 0.0);
     sj_value eta = eta_of(h, x, beta, off), out;
     if (curvature) {
         /* 2 XᵀWX as AᵀA with A = √W X: a syrk-shaped product */
@@ -85,14 +88,15 @@ sj_status fe_glm_fit_graph(sj_graph *g, const sj_glm_family *fam, sj_value x, sj
                            max_iter);
     if (max_iter == 0)
         max_iter = 25;
-    /* Weights and offset default to ones and zeros in y's shape. */
-    sj_value ones = sj_add(g, sj_mul(g, y, sj_scalar(g, 0.0)), sj_scalar(g, 1.0));
-    sj_value w = weights == SJ_INVALID ? ones : weights;
-    sj_value off = offset == SJ_INVALID ? sj_mul(g, ones, sj_scalar(g, 0.0)) : offset;
+    /* Weights and offset default to the scalars 1 and 0 (broadcast). */
+    int has_w = weights != SJ_INVALID, has_off = offset != SJ_INVALID;
+    sj_value w = has_w ? weights : sj_scalar(g, 1.0);
+    sj_value off = has_off ? offset : sj_scalar(g, 0.0);
     sj_value b0 = start_beta(g, fam, x, y, w, off);
     if (sj_graph_status(g) != SJ_OK)
         return sj_graph_status(g);
-    sj_fn *obj = subfn(g->ctx, fam, 0), *curv = obj ? subfn(g->ctx, fam, 1) : NULL;
+    sj_fn *obj = subfn(g->ctx, fam, 0, has_w, has_off);
+    sj_fn *curv = obj ? subfn(g->ctx, fam, 1, has_w, has_off) : NULL;
     if (!obj || !curv) {
         sj_fn_free(obj);
         sj_fn_free(curv);
@@ -102,11 +106,16 @@ sj_status fe_glm_fit_graph(sj_graph *g, const sj_glm_family *fam, sj_value x, sj
     /* R's first iteration is the start step, so R's count is ours + 1. */
     sj_value it = SJ_INVALID;
     sj_value data[4] = {x, y, w, off};
+    int ndata = 2;
+    if (has_w)
+        data[ndata++] = w;
+    if (has_off)
+        data[ndata++] = off;
     sj_status st =
-        previous ? sj_fit_argmin_previous(g, obj, curv, b0, 4, data, max_iter - 1,
+        previous ? sj_fit_argmin_previous(g, obj, curv, b0, ndata, data, max_iter - 1,
                                           SJ_FIT_REL_OBJECTIVE, 1e-8, beta, &it, converged,
                                           previous)
-                 : sj_fit_argmin(g, obj, curv, b0, 4, data, max_iter - 1, SJ_FIT_REL_OBJECTIVE,
+                 : sj_fit_argmin(g, obj, curv, b0, ndata, data, max_iter - 1, SJ_FIT_REL_OBJECTIVE,
                                  1e-8, beta, &it, converged);
     sj_fn_free(obj);
     sj_fn_free(curv);

@@ -467,6 +467,20 @@ static void test_matmul(void **state)
         y = input(s, 1, D(m), -1, 1);
         check1(s, sj_matmul(s->g, sj_mT(s->g, x), y));
     }
+    /* Matrix-vector products in every layout: inline loops up to
+     * CG_INLINE_GEMV (dot products or column sweeps), dgemv above. */
+    static const int64_t mv[][2] = {{300, 7}, {7, 300}, {300, 300}};
+    for (int k = 0; k < 3; k++) {
+        int64_t r = mv[k][0], c = mv[k][1];
+        for (int layout = 0; layout < 5; layout++) { /* a check starts a new graph */
+            sj_value a = input(s, layout == 4 ? 3 : 2, layout == 4 ? D(3, r, c) : D(r, c), -1, 1);
+            sj_value u = input(s, 2, D(c, 1), -1, 1), w = input(s, 2, D(r, 1), -1, 1);
+            sj_value at = sj_mT(s->g, a);
+            sj_value l = layout == 0 || layout == 4 ? a : layout == 1 ? at : sj_mT(s->g, layout == 2 ? w : u);
+            sj_value rt = layout == 0 || layout == 4 ? u : layout == 1 ? w : layout == 2 ? a : at;
+            check1(s, sj_matmul(s->g, l, rt)); /* A u, Aᵀ w, wᵀ A, uᵀ Aᵀ, batched A u */
+        }
+    }
 }
 
 static void test_structure(void **state)
