@@ -229,28 +229,30 @@ static sj_status native_all(void *ctx, const double *theta, double *f, double *g
     return call(ctx, IR_FIT_FN_ALL, theta, (double *[]){f, g, c});
 }
 
-/* What every batch item shares: the node's description and arrays, and the
- * workspaces (slot 0 is the kernel's). */
+/* What every batch item shares: the node's description and arrays. */
 typedef struct fit_job {
     const void *const *ptrs;
     const int64_t *info;
     const double *const *in;
     double *out;
     int64_t v;
-    ir_fit_slots slots;
 } fit_job;
 
-void ir_fit_slots_init(ir_fit_slots *s, char *first, size_t bytes)
-{
-    memset(s->slot, 0, sizeof s->slot);
-    memset(s->raw, 0, sizeof s->raw);
-    s->bytes = bytes;
-    s->slot[0] = first;
-    for (int i = 0; i < IR_FIT_MAX_SLOTS; i++)
-        atomic_init(&s->busy[i], 0);
-}
+/* Workspaces of one batched native fit, one per thread at work: slot 0 is
+ * the caller's, the others are allocated by the thread that first needs
+ * one (`bytes` each, 64-aligned) and freed after the batch. */
+typedef struct fit_slots {
+    size_t bytes;
+    char *slot[IR_FIT_MAX_SLOTS], *raw[IR_FIT_MAX_SLOTS]; /* raw: as allocated */
+    atomic_int busy[IR_FIT_MAX_SLOTS];
+    ir_fit_unit_fn *unit;
+    const void *env;
+    int64_t v, per;
+} fit_slots;
 
-char *ir_fit_slot_take(ir_fit_slots *s, int *i)
+/* Takes a free workspace: its index in *i; NULL when it cannot be
+ * allocated (*i is then still taken: give it back). */
+static char *slot_take(fit_slots *s, int *i)
 {
     for (*i = 0; *i < IR_FIT_MAX_SLOTS; ++*i) {
         if (atomic_exchange_explicit(&s->busy[*i], 1, memory_order_acquire) != 0)
@@ -263,21 +265,54 @@ char *ir_fit_slot_take(ir_fit_slots *s, int *i)
     return NULL;
 }
 
-void ir_fit_slot_give(ir_fit_slots *s, int i)
+/* A pool item: unit u in a free workspace. */
+static int32_t pool_unit(void *env, int64_t u, int64_t *rec)
 {
+    fit_slots *s = env;
+    int i;
+    char *work = slot_take(s, &i);
+    int32_t st = work ? s->unit(s->env, work, u, rec)
+                      : (int32_t)(i < 0 ? SJ_ERR_INTERNAL : SJ_ERR_OUT_OF_MEMORY);
+    if (!work) {
+        int64_t r[4] = {s->v, u * s->per, 0, 0};
+        memcpy(rec, r, sizeof r);
+    }
     if (i >= 0)
         atomic_store_explicit(&s->busy[i], 0, memory_order_release);
+    return st;
 }
 
-void ir_fit_slots_free(ir_fit_slots *s)
+int32_t ir_fit_run_units(ir_fit_runner *runner, ir_fit_unit_fn *unit, const void *env, int64_t n,
+                         char *work, size_t bytes, int64_t v, int64_t per, int64_t *rec)
 {
+    if (n < 2 || !runner) {
+        for (int64_t u = 0; u < n; u++) {
+            int64_t r[4] = {0};
+            int32_t st = unit(env, work, u, r);
+            if (st != 0) {
+                memcpy(rec, r, sizeof r);
+                return st;
+            }
+        }
+        return 0;
+    }
+    fit_slots s = {.bytes = bytes, .unit = unit, .env = env, .v = v, .per = per};
+    s.slot[0] = work;
+    for (int i = 0; i < IR_FIT_MAX_SLOTS; i++)
+        atomic_init(&s.busy[i], 0);
+    int64_t r[4] = {0};
+    int32_t st = runner(pool_unit, &s, n, r);
     for (int i = 1; i < IR_FIT_MAX_SLOTS; i++)
-        ir_free(s->raw[i]);
+        ir_free(s.raw[i]);
+    if (st != 0)
+        memcpy(rec, r, sizeof r);
+    return st;
 }
 
 /* Runs item b in the workspace `work`. */
-static int32_t run_item(const fit_job *J, char *work, int64_t b, int64_t *rec)
+static int32_t run_item(const void *env, char *work, int64_t b, int64_t *rec)
 {
+    const fit_job *J = env;
     const int64_t *info = J->info;
     int64_t k = info[IR_FIT_INFO_K], ndata = info[IR_FIT_INFO_NDATA];
     int64_t batched = info[IR_FIT_INFO_BATCHED], mask = info[IR_FIT_INFO_MASK];
@@ -310,22 +345,6 @@ static int32_t run_item(const fit_job *J, char *work, int64_t b, int64_t *rec)
     return 0;
 }
 
-/* A pool item: takes a free workspace, runs item b in it, gives it back. */
-static int32_t pool_item(void *env, int64_t b, int64_t *rec)
-{
-    fit_job *J = env;
-    int i;
-    char *work = ir_fit_slot_take(&J->slots, &i);
-    int32_t st = work ? run_item(J, work, b, rec)
-                 : (int32_t)(i < 0 ? SJ_ERR_INTERNAL : SJ_ERR_OUT_OF_MEMORY);
-    if (!work) {
-        int64_t r[4] = {J->v, b, 0, 0};
-        memcpy(rec, r, sizeof r);
-    }
-    ir_fit_slot_give(&J->slots, i);
-    return st;
-}
-
 int32_t ir_fit_native_run(const void *const *ptrs, const int64_t *info, const double *const *in,
                           double *out, char *work, char *rec, int64_t v)
 {
@@ -338,21 +357,9 @@ int32_t ir_fit_native_run(const void *const *ptrs, const int64_t *info, const do
     fit_job J = {.ptrs = ptrs, .info = info, .in = in, .out = out, .v = v};
     ir_fit_runner *runner;
     memcpy(&runner, &ptrs[IR_FIT_PTR_RUN], sizeof runner);
-    if (nb < 2 || !runner) {
-        for (int64_t b = 0; b < nb; b++) {
-            int64_t r[4];
-            int32_t st = run_item(&J, work, b, r);
-            if (st != 0) {
-                memcpy(rec, r, sizeof r);
-                return st;
-            }
-        }
-        return 0;
-    }
-    ir_fit_slots_init(&J.slots, work, (size_t)info[IR_FIT_INFO_WORK]);
     int64_t r[4] = {0};
-    int32_t st = runner(pool_item, &J, nb, r);
-    ir_fit_slots_free(&J.slots);
+    int32_t st = ir_fit_run_units(runner, run_item, &J, nb, work, (size_t)info[IR_FIT_INFO_WORK],
+                                  v, 1, r);
     if (st != 0)
         memcpy(rec, r, sizeof r);
     return st;

@@ -128,20 +128,18 @@ typedef int32_t ir_fit_runner(ir_fit_item_fn *body, void *env, int64_t n, int64_
  * at least CG_POOL_MAX of codegen/pool.h, plus the caller). */
 #define IR_FIT_MAX_SLOTS 17
 
-/* Workspaces of one batched native fit, one per thread at work: slot 0 is
- * the caller's (given), the others are allocated by the thread that first
- * needs one (`bytes` each, 64-aligned) and freed after the batch. */
-typedef struct ir_fit_slots {
-    size_t bytes;
-    char *slot[IR_FIT_MAX_SLOTS], *raw[IR_FIT_MAX_SLOTS]; /* raw: as allocated */
-    atomic_int busy[IR_FIT_MAX_SLOTS];
-} ir_fit_slots;
-void ir_fit_slots_init(ir_fit_slots *s, char *first, size_t bytes);
-/* Takes a free workspace: its index in *i; NULL when it cannot be
- * allocated (*i is then still taken: give it back). */
-char *ir_fit_slot_take(ir_fit_slots *s, int *i);
-void ir_fit_slot_give(ir_fit_slots *s, int i);
-void ir_fit_slots_free(ir_fit_slots *s);
+/* One unit (an item, or a lock-step chunk) of a batched native fit, run in
+ * the workspace `work`: 0, or a status after writing its error record. */
+typedef int32_t ir_fit_unit_fn(const void *env, char *work, int64_t u, int64_t *rec);
+/* Runs unit(env, ·, u, ·) for u = 0 .. n-1, each in a workspace of `bytes`
+ * (64-aligned): in order in `work` on the calling thread when there is no
+ * runner or one unit, else on the runner, one workspace per thread at work
+ * (`work` the first; the others allocated by the thread that first needs
+ * one, freed after the batch).  A workspace that cannot be allocated fails
+ * its unit with SJ_ERR_OUT_OF_MEMORY, the record naming node v and item
+ * u·per.  Returns 0 or the first failing unit's status, its record in rec. */
+int32_t ir_fit_run_units(ir_fit_runner *runner, ir_fit_unit_fn *unit, const void *env, int64_t n,
+                         char *work, size_t bytes, int64_t v, int64_t per, int64_t *rec);
 
 /* Byte offset (64-aligned) at which the functions' scratch starts in the
  * workspace of ir_fit_native_run. */

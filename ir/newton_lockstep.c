@@ -211,7 +211,6 @@ typedef struct ls_job {
     int64_t v, chunk, ndata, nconst, npad;
     ir_kernel_fn *fn;
     const double *const *consts;
-    ir_fit_slots slots;
 } ls_job;
 
 /* The inputs of the batched function for the chunk of items b0 .. b0 + m:
@@ -246,8 +245,9 @@ static void chunk_inputs(const ls_job *J, ls *S, int64_t b0, int64_t m)
 }
 
 /* Runs chunk q in the region `region`: rounds until every item is done. */
-static int32_t run_chunk(const ls_job *J, char *region, int64_t q, int64_t *rec)
+static int32_t run_chunk(const void *env, char *region, int64_t q, int64_t *rec)
 {
+    const ls_job *J = env;
     const int64_t *info = J->info;
     int64_t k = info[IR_FIT_INFO_K], b0 = q * J->chunk, m = info[IR_FIT_INFO_NBATCH] - b0;
     int previous = info[IR_FIT_INFO_PREVIOUS] != 0;
@@ -281,22 +281,6 @@ static int32_t run_chunk(const ls_job *J, char *region, int64_t q, int64_t *rec)
     }
 }
 
-/* A pool item: chunk q in a free region. */
-static int32_t pool_chunk(void *env, int64_t q, int64_t *rec)
-{
-    ls_job *J = env;
-    int i;
-    char *region = ir_fit_slot_take(&J->slots, &i);
-    int32_t st = region ? run_chunk(J, region, q, rec)
-                        : (int32_t)(i < 0 ? SJ_ERR_INTERNAL : SJ_ERR_OUT_OF_MEMORY);
-    if (!region) {
-        int64_t r[4] = {J->v, q * J->chunk, 0, 0};
-        memcpy(rec, r, sizeof r);
-    }
-    ir_fit_slot_give(&J->slots, i);
-    return st;
-}
-
 /* Doubles of a short chunk's padded copies of the batched data. */
 static int64_t pad_doubles(const int64_t *info)
 {
@@ -318,22 +302,9 @@ int32_t ir_fit_lockstep_run(const void *const *ptrs, const int64_t *info, const 
     int64_t nchunk = (info[IR_FIT_INFO_NBATCH] + J.chunk - 1) / J.chunk;
     ir_fit_runner *runner;
     memcpy(&runner, &ptrs[IR_FIT_PTR_RUN], sizeof runner);
-    char *region = work + info[IR_FIT_INFO_LOCKSTEP];
-    if (nchunk < 2 || !runner) {
-        for (int64_t q = 0; q < nchunk; q++) {
-            int64_t r[4] = {0};
-            int32_t st = run_chunk(&J, region, q, r);
-            if (st != 0) {
-                memcpy(rec, r, sizeof r);
-                return st;
-            }
-        }
-        return 0;
-    }
-    ir_fit_slots_init(&J.slots, region, (size_t)info[IR_FIT_INFO_LBYTES]);
     int64_t r[4] = {0};
-    int32_t st = runner(pool_chunk, &J, nchunk, r);
-    ir_fit_slots_free(&J.slots);
+    int32_t st = ir_fit_run_units(runner, run_chunk, &J, nchunk, work + info[IR_FIT_INFO_LOCKSTEP],
+                                  (size_t)info[IR_FIT_INFO_LBYTES], v, J.chunk, r);
     if (st != 0)
         memcpy(rec, r, sizeof r);
     return st;

@@ -125,22 +125,6 @@ static void test_scaled_dense_term(void **state)
     sj_ctx_free(ctx);
 }
 
-/* Largest |a - b| over the largest |b|, per item of nb items of m entries. */
-static double item_err(const double *a, const double *b, int nb, int m)
-{
-    double worst = 0;
-    for (int i = 0; i < nb; i++) {
-        double scale = 0, e = 0;
-        for (int k = 0; k < m; k++) {
-            scale = fmax(scale, fabs(b[i * m + k]));
-            e = fmax(e, fabs(a[i * m + k] - b[i * m + k]));
-        }
-        double r = e / fmax(scale, 1e-300);
-        worst = r > worst || isnan(r) ? r : worst;
-    }
-    return worst;
-}
-
 static void test_vmap_equals_single_calls(void **state)
 {
     enum { NB = 25 };
@@ -181,7 +165,7 @@ static void test_vmap_equals_single_calls(void **state)
     const double *inb[5] = {theta, y, in[2].data, in[3].data, in[4].data};
     double *outb[2] = {vv, vgr};
     assert_ok(sj_compiled_call(cb, inb, outb), ctx);
-    double ev = item_err(vv, lv, NB, 1), eg = item_err(vgr, lg, NB, 3);
+    double ev = test_item_err(vv, lv, NB, 1), eg = test_item_err(vgr, lg, NB, 3);
     print_message("  vmap vs single calls: value %.2g, gradient %.2g\n", ev, eg);
     assert_true(ev <= 1e-12 && eg <= 1e-12);
     /* and the single calls against the evaluator */
@@ -190,7 +174,7 @@ static void test_vmap_equals_single_calls(void **state)
     memcpy(one[0].data, theta, 3 * sizeof(double));
     memcpy(one[1].data, y, N * sizeof(double));
     assert_int_equal(ad_run(ctx, vg, 5, one, o), 2);
-    assert_true(item_err(lv, o[0].data, 1, 1) <= 1e-12 && item_err(lg, o[1].data, 1, 3) <= 1e-12);
+    assert_true(test_item_err(lv, o[0].data, 1, 1) <= 1e-12 && test_item_err(lg, o[1].data, 1, 3) <= 1e-12);
     ad_free_all(o, 2);
     val_free(&one[0]);
     val_free(&one[1]);

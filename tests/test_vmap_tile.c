@@ -45,22 +45,6 @@ static double counter(const sj_ctx *ctx, const char *name)
     return v;
 }
 
-/* Largest |a - b| over the largest |b|, per item of nb items of m entries. */
-static double item_err(const double *a, const double *b, int64_t nb, int64_t m)
-{
-    double worst = 0;
-    for (int64_t i = 0; i < nb; i++) {
-        double scale = 0, e = 0;
-        for (int64_t k = 0; k < m; k++) {
-            scale = fmax(scale, fabs(b[i * m + k]));
-            e = fmax(e, fabs(a[i * m + k] - b[i * m + k]));
-        }
-        double r = e / fmax(scale, 1e-300);
-        worst = r > worst || isnan(r) ? r : worst;
-    }
-    return worst;
-}
-
 /* ---- a small batched function: L = chol(x xᵀ + s I), and a shared output --- */
 
 enum { K = 8 };
@@ -145,7 +129,7 @@ static int64_t check_chol(sj_ctx *tiled, sj_ctx *plain, int64_t nb)
     assert_ok(chol_call(tiled, vt, &d, lt, mt, &c), tiled);
     assert_ok(chol_call(plain, vp, &d, lp, mp, &c0), plain);
     assert_int_equal(c0, 0);
-    assert_true(item_err(lt, lp, nb, K * K) <= 1e-12);
+    assert_true(test_item_err(lt, lp, nb, K * K) <= 1e-12);
     assert_memory_equal(mt, mp, sizeof mt);
     free(lt);
     free(lp);
@@ -414,7 +398,7 @@ static void test_nested_vmap(void **state)
     }
     print_message("  nested: chunk %lld of %d outer items\n", (long long)tile[0], NB);
     assert_true(tile[0] > 0 && tile[1] == 0);
-    assert_true(item_err(l[0], l[1], NB * NI, K * K) <= 1e-12);
+    assert_true(test_item_err(l[0], l[1], NB * NI, K * K) <= 1e-12);
     free(l[0]);
     free(l[1]);
     chol_data_free(&d);
@@ -492,7 +476,7 @@ static void test_reml_value_and_grad(void **state)
     static double vt[RB], gt[RB * 3], vp[RB], gp[RB * 3];
     reml_call(ct, &d, vt, gt);
     reml_call(cp, &d, vp, gp);
-    double ev = item_err(vt, vp, RB, 1), eg = item_err(gt, gp, RB, 3);
+    double ev = test_item_err(vt, vp, RB, 1), eg = test_item_err(gt, gp, RB, 3);
     int same = memcmp(vt, vp, sizeof vt) == 0 && memcmp(gt, gp, sizeof gt) == 0;
     print_message("  REML tiled vs untiled: value %.2g, gradient %.2g (bit-identical: %s)\n", ev,
                   eg, same ? "yes" : "no");

@@ -66,3 +66,18 @@ int test_graph_teardown(void **state)
     test_free(f);
     return 0;
 }
+
+double test_item_err(const double *a, const double *b, int64_t nb, int64_t m)
+{
+    double worst = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        double scale = 0, e = 0;
+        for (int64_t k = 0; k < m; k++) {
+            scale = fmax(scale, fabs(b[i * m + k]));
+            e = fmax(e, fabs(a[i * m + k] - b[i * m + k]));
+        }
+        double r = e / fmax(scale, 1e-300);
+        worst = r > worst || isnan(r) ? r : worst;
+    }
+    return worst;
+}

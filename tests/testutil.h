@@ -40,5 +40,8 @@ int test_graph_teardown(void **state);
 
 /* Deterministic uniform numbers in [lo, hi) (xorshift; tests stay repeatable). */
 double test_uniform(uint64_t *state, double lo, double hi);
+/* Largest |a - b| over the largest |b|, per item of nb items of m entries
+ * (NaN when an item's difference is NaN). */
+double test_item_err(const double *a, const double *b, int64_t nb, int64_t m);
 
 #endif
