@@ -1,6 +1,7 @@
 /* cg_kernel: compile (plan, lower, JIT), run (and turn a failing kernel's
  * error record into a message), introspection, free. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "codegen/cg.h"
 #include "ir/alloc.h"
+#include "ir/problem.h"
 
 typedef int32_t kernel_fn(const double *const *in, double *const *out, char *scratch);
 
@@ -106,17 +108,15 @@ static sj_status copy_consts(const ir_graph *g, const cg_plan *p, cg_kernel *k, 
     return SJ_OK;
 }
 
-int cg_quick_codegen(const ir_graph *g, const uint8_t *live, int opt_level)
+/* Elements the loops of g touch: each live op counted by its largest
+ * operand or result (live NULL: every node). */
+static double loop_elems(const ir_graph *g, const uint8_t *live)
 {
-    if (opt_level >= 3)
-        return 0;
     double elems = 0;
     for (uint32_t v = 0; v < g->nnode; v++) {
         const ir_node *n = &g->node[v];
-        if (!live[v] || n->op == IR_OP_INPUT || n->op == IR_OP_CONST)
+        if ((live && !live[v]) || n->op == IR_OP_INPUT || n->op == IR_OP_CONST)
             continue;
-        if (n->op == IR_OP_FIT)
-            return 0; /* iterates: its loops run many times */
         double most = (double)ir_shape_numel(&n->shape);
         for (int i = 0; i < (int)n->ninput; i++) {
             double in = (double)ir_shape_numel(ir_shape_of(g, n->input[i]));
@@ -124,7 +124,33 @@ int cg_quick_codegen(const ir_graph *g, const uint8_t *live, int opt_level)
         }
         elems += most;
     }
-    return elems <= CG_QUICK_MAX_ELEMS;
+    return elems;
+}
+
+/* Elements one evaluation of fit node n's sub-graphs touches, over its
+ * batch. */
+static double fit_elems(const ir_graph *g, const ir_node *n)
+{
+    const ir_problem *p = ir_graph_problem(g, n->attr[IR_FIT_PROBLEM]);
+    if (!p)
+        return INFINITY;
+    const ir_graph *sub[4] = {p->objective, p->gradient, p->curvature, p->hessian};
+    double elems = 0;
+    for (int i = 0; i < 4; i++)
+        if (sub[i])
+            elems += loop_elems(sub[i], NULL);
+    return elems * (n->attr[IR_FIT_BATCHED] ? (double)n->shape.dim[0] : 1.0);
+}
+
+int cg_quick_codegen(const ir_graph *g, const uint8_t *live, int opt_level)
+{
+    if (opt_level >= 3)
+        return 0;
+    double fit = 0;
+    for (uint32_t v = 0; v < g->nnode; v++)
+        if (live[v] && g->node[v].op == IR_OP_FIT)
+            fit += fit_elems(g, &g->node[v]);
+    return loop_elems(g, live) <= CG_QUICK_MAX_ELEMS && fit <= CG_QUICK_FIT_MAX_ELEMS;
 }
 
 /* Lowers g into a new module named k->name; *m and *tsc on success. */

@@ -6,6 +6,7 @@
  * "thread"). */
 #include "testutil.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,61 @@ static void test_tier_up_keeps_bits(void **state)
     sj_ctx_free(ctx);
 }
 
+/* A Poisson GLM fit of n rows, p = 3, compiled; y from a fixed generator. */
+static sj_compiled *glm_kernel(sj_ctx *ctx, int64_t n, double *x, double *y)
+{
+    sj_graph *g = NULL;
+    assert_ok(sj_graph_create(ctx, &g), ctx);
+    sj_glm_family *fam = NULL;
+    assert_ok(sj_glm_family_create(ctx, "poisson", NULL, 0, &fam), ctx);
+    sj_value xv = sj_input(g, "X", 2, (const char *[]){"n", "p"});
+    sj_value yv = sj_input(g, "y", 1, (const char *[]){"n"});
+    sj_value o[3];
+    assert_ok(sj_glm_fit_graph(g, fam, xv, yv, SJ_INVALID, SJ_INVALID, 0, &o[0], &o[1], &o[2]),
+              ctx);
+    sj_fn *fn = NULL;
+    assert_ok(sj_fn_create(g, 3, o, &fn), ctx);
+    sj_graph_free(g);
+    sj_glm_family_free(fam);
+    uint64_t rng = 7;
+    for (int64_t i = 0; i < n; i++) {
+        x[3 * i] = 1, x[3 * i + 1] = test_uniform(&rng, -1, 1), x[3 * i + 2] = test_uniform(&rng, -1, 1);
+        y[i] = floor(test_uniform(&rng, 0, 2 + 2 * x[3 * i + 1]));
+    }
+    sj_compiled *c = NULL;
+    assert_ok(sj_fn_compile(fn, 2, (int[]){2, 1}, (const int64_t *[]){(int64_t[]){n, 3}, &n}, &c),
+              ctx);
+    sj_fn_free(fn);
+    return c;
+}
+
+/* A fit kernel is on the fast path when one evaluation of its sub-graphs
+ * touches few elements (n = 30 rows), not when it touches many (n = 5,000:
+ * every Newton step runs those loops), and tiers up with the same bits. */
+static void test_fit_kernel_tiers(void **state)
+{
+    (void)state;
+    sj_ctx *ctx = NULL;
+    assert_ok(sj_ctx_create(&ctx), ctx);
+    static double x[5000 * 3], y[5000];
+    sj_compiled *big = glm_kernel(ctx, 5000, x, y);
+    assert_int_equal(cg_kernel_tier(big->kernel), 1);
+    sj_compiled_free(big);
+    sj_compiled *c = glm_kernel(ctx, 30, x, y);
+    assert_int_equal(cg_kernel_tier(c->kernel), 0);
+    double first[5], o[5];
+    const double *in[2] = {x, y};
+    assert_ok(sj_compiled_call(c, in, (double *[]){first, first + 3, first + 4}), ctx);
+    assert_true(first[4] == 1.0);
+    for (unsigned k = 1; k < CG_TIER_UP_CALLS + 10; k++) {
+        assert_ok(sj_compiled_call(c, in, (double *[]){o, o + 3, o + 4}), ctx);
+        assert_memory_equal(o, first, sizeof o);
+    }
+    assert_int_equal(cg_kernel_tier(c->kernel), 1);
+    sj_compiled_free(c);
+    sj_ctx_free(ctx);
+}
+
 typedef struct worker {
     sj_compiled *c;
     const inputs *in;
@@ -144,6 +200,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tier_up_keeps_bits),
         cmocka_unit_test(test_threads_across_the_switch),
+        cmocka_unit_test(test_fit_kernel_tiers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
