@@ -9,6 +9,7 @@
  * values come from tests/data/make_reml_torch_golden.py; agreement is
  * required to 1e-8 relative. */
 #include "ad_check.h"
+#include "bench/bench_util.h"
 
 #include "data/reml_torch_golden.h"
 
@@ -41,44 +42,6 @@ static int load_sleepstudy(double *y, double *days, double *codes)
     return n == 180 && nsub == 18 ? 0 : -1;
 }
 
-/* f(theta, y, x, days, codes) with symbolic n (rows). */
-static sj_fn *reml_fn(sj_ctx *ctx)
-{
-    sj_graph *g = NULL;
-    assert_ok(sj_graph_create(ctx, &g), ctx);
-    const char *d3[] = {"3"}, *dn[] = {"n"}, *dx[] = {"n", "2"};
-    sj_value theta = sj_input(g, "theta", 1, d3);
-    sj_value y = sj_input(g, "y", 1, dn);
-    sj_value x = sj_input(g, "X", 2, dx);
-    sj_value days = sj_input(g, "days", 1, dn);
-    sj_value codes = sj_input(g, "codes", 1, dn);
-
-    sj_value t = sj_exp(g, theta);
-    const char *scalar[] = {NULL};
-    sj_value g1 = sj_reshape(g, sj_slice(g, t, 0, 0, 1), 0, scalar);
-    sj_value g2 = sj_reshape(g, sj_slice(g, t, 0, 1, 2), 0, scalar);
-    sj_value s2 = sj_reshape(g, sj_slice(g, t, 0, 2, 3), 0, scalar);
-    const char *col[] = {"n", "1"};
-    sj_value z1 = sj_one_hot(g, codes, "18"); /* 18 subjects */
-    sj_value z2 = sj_mul(g, z1, sj_reshape(g, days, 2, col));
-    sj_value v = sj_add(g, sj_add(g, sj_mul(g, g1, sj_matmul(g, z1, sj_mT(g, z1))),
-                                  sj_mul(g, g2, sj_matmul(g, z2, sj_mT(g, z2)))),
-                        sj_mul(g, s2, sj_eye(g, "n")));
-    sj_value l = sj_cholesky(g, v);
-    sj_value vinv_x = sj_cholesky_solve(g, l, x);
-    sj_value vinv_y = sj_cholesky_solve(g, l, y);
-    sj_value xtvx = sj_matmul(g, sj_mT(g, x), vinv_x);
-    sj_value b = sj_matmul(g, sj_mT(g, x), vinv_y);
-    sj_value coef = sj_cholesky_solve(g, sj_cholesky(g, xtvx), b);
-    sj_value ypy = sj_sub(g, sj_sum_all(g, sj_mul(g, y, vinv_y)), sj_sum_all(g, sj_mul(g, b, coef)));
-    sj_value f = sj_add(g, sj_add(g, sj_logdet(g, v), sj_logdet(g, xtvx)), ypy);
-    assert_ok(sj_graph_status(g), ctx);
-    sj_fn *fn = NULL;
-    assert_ok(sj_fn_create(g, 1, &f, &fn), ctx);
-    sj_graph_free(g);
-    return fn;
-}
-
 static void test_reml_gradient_and_hessian_match_torch(void **state)
 {
     sj_ctx *ctx = NULL;
@@ -91,7 +54,7 @@ static void test_reml_gradient_and_hessian_match_torch(void **state)
         in[2].data[2 * i] = 1.0;
         in[2].data[2 * i + 1] = in[3].data[i];
     }
-    sj_fn *f = reml_fn(ctx), *vg = NULL, *h = NULL;
+    sj_fn *f = bench_dense_reml_fn(ctx, 18), *vg = NULL, *h = NULL;
     int wrt = 0;
     assert_ok(sj_value_and_grad(f, 0, 1, &wrt, &vg), ctx);
     assert_ok(sj_hessian(f, 0, 1, &wrt, &h), ctx);

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "test_structure_check.h"
 
 #include "data/penicillin_golden.h"
 #include "frontend/csv.h"
@@ -154,23 +155,6 @@ static void test_fit_against_lme4(void **state)
     sj_ctx_free(ctx);
 }
 
-/* Largest number of elements of any value in printed graphs. */
-static double largest_value(const char *text)
-{
-    double most = 0;
-    for (const char *p = text; (p = strstr(p, " : [")) != NULL;) {
-        p += 4;
-        double n = 1;
-        while (*p && *p != ']') {
-            n *= strtod(p, (char **)&p);
-            while (*p == ',' || *p == ' ')
-                p++;
-        }
-        most = n > most ? n : most;
-    }
-    return most;
-}
-
 static void test_rewrite_log(void **state)
 {
     (void)state;
@@ -219,7 +203,7 @@ static void test_rewrite_log(void **state)
     }
     /* the outer graph, then the problem's objective, gradient and Hessian */
     assert_int_equal(nlog, 4);
-    double big = largest_value(text);
+    double big = st_largest_value(text);
     print_message("  largest value in the compiled graphs: %.0f elements (n x n = %d)\n", big,
                   NPEN * NPEN);
     assert_true(big < (double)NPEN * NPEN);

@@ -179,4 +179,28 @@ static inline val st_codes(uint64_t *rng, int64_t n, int64_t q)
     return v;
 }
 
+/* The REML criterion of y ~ X (p columns) with crossed random intercepts
+ * of factors a (qa levels) and b (qb levels): inputs theta [3], y, X, a,
+ * b; graph and function owned by the caller. */
+static inline sj_fn *st_crossed_reml(sj_ctx *ctx, sj_graph *g, const char *qa, const char *qb,
+                                     const char *p)
+{
+    const char *dn[] = {"n"}, *dx[] = {"n", p}, *d3[] = {"3"};
+    sj_value theta = sj_input(g, "theta", 1, d3), y = sj_input(g, "y", 1, dn),
+             x = sj_input(g, "X", 2, dx), a = sj_input(g, "a", 1, dn), b = sj_input(g, "b", 1, dn);
+    sj_cov *kids[3] = {sj_cov_propagate(g, "a", sj_cov_dummy(g, "Za", a, qa, NULL),
+                                        sj_cov_scalar(g, "a", qa, 1.0, sj_transform_exp2())),
+                       sj_cov_propagate(g, "b", sj_cov_dummy(g, "Zb", b, qb, NULL),
+                                        sj_cov_scalar(g, "b", qb, 1.0, sj_transform_exp2())),
+                       sj_cov_scalar(g, "residual", "n", 1.0, sj_transform_exp2())};
+    sj_cov *root = sj_cov_sum(g, NULL, 3, kids);
+    sj_value v;
+    assert_ok(sj_cov_build(root, theta, &v), ctx);
+    sj_value out = sj_reml_criterion(g, v, x, y);
+    assert_ok(sj_graph_status(g), ctx);
+    sj_fn *f = NULL;
+    assert_ok(sj_fn_create(g, 1, &out, &f), ctx);
+    return f;
+}
+
 #endif

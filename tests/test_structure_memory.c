@@ -17,22 +17,7 @@ static void test_reml_grad_large(void **state)
     sj_graph *g = NULL;
     assert_ok(sj_ctx_create(&ctx), NULL);
     assert_ok(sj_graph_create(ctx, &g), ctx);
-    const char *dn[] = {"n"}, *dx[] = {"n", "3"}, *d3[] = {"3"};
-    sj_value theta = sj_input(g, "theta", 1, d3), y = sj_input(g, "y", 1, dn),
-             x = sj_input(g, "X", 2, dx), a = sj_input(g, "a", 1, dn), b = sj_input(g, "b", 1, dn);
-    sj_cov *kids[3] = {
-        sj_cov_propagate(g, "a", sj_cov_dummy(g, "Za", a, "150", NULL),
-                         sj_cov_scalar(g, "s", "150", 1.0, sj_transform_exp2())),
-        sj_cov_propagate(g, "b", sj_cov_dummy(g, "Zb", b, "50", NULL),
-                         sj_cov_scalar(g, "s", "50", 1.0, sj_transform_exp2())),
-        sj_cov_scalar(g, "residual", "n", 1.0, sj_transform_exp2())};
-    sj_cov *root = sj_cov_sum(g, NULL, 3, kids);
-    sj_value v;
-    assert_ok(sj_cov_build(root, theta, &v), ctx);
-    sj_value out = sj_reml_criterion(g, v, x, y);
-    assert_ok(sj_graph_status(g), ctx);
-    sj_fn *f = NULL, *vg = NULL;
-    assert_ok(sj_fn_create(g, 1, &out, &f), ctx);
+    sj_fn *f = st_crossed_reml(ctx, g, "150", "50", "3"), *vg = NULL;
     int wrt = 0;
     assert_ok(sj_value_and_grad(f, 0, 1, &wrt, &vg), ctx);
 

@@ -300,22 +300,7 @@ static void test_blocked_not_for_crossed(void **state)
     sj_graph *g = NULL;
     assert_ok(sj_ctx_create(&ctx), NULL);
     assert_ok(sj_graph_create(ctx, &g), ctx);
-    const char *d3[] = {"3"}, *dx[] = {"n", "1"};
-    sj_value theta = sj_input(g, "theta", 1, d3), y = sj_input(g, "y", 1, dn),
-             x = sj_input(g, "X", 2, dx), a = sj_input(g, "a", 1, dn),
-             b = sj_input(g, "b", 1, dn);
-    sj_cov *kids[3] = {sj_cov_propagate(g, "a", sj_cov_dummy(g, "Za", a, "4", NULL),
-                                        sj_cov_scalar(g, "a", "4", 1.0, sj_transform_exp2())),
-                       sj_cov_propagate(g, "b", sj_cov_dummy(g, "Zb", b, "3", NULL),
-                                        sj_cov_scalar(g, "b", "3", 1.0, sj_transform_exp2())),
-                       sj_cov_scalar(g, "residual", "n", 1.0, sj_transform_exp2())};
-    sj_cov *root = sj_cov_sum(g, NULL, 3, kids);
-    sj_value v;
-    assert_ok(sj_cov_build(root, theta, &v), ctx);
-    sj_value out = sj_reml_criterion(g, v, x, y);
-    assert_ok(sj_graph_status(g), ctx);
-    sj_fn *f = NULL;
-    assert_ok(sj_fn_create(g, 1, &out, &f), ctx);
+    sj_fn *f = st_crossed_reml(ctx, g, "4", "3", "1");
     uint64_t rng = 23;
     int64_t n = 30, three = 3, xd[2] = {n, 1};
     val in[5] = {st_random(&rng, 1, &three, -0.4, 0.4), st_random(&rng, 1, &n, -2, 2),
