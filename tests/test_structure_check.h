@@ -179,6 +179,20 @@ static inline val st_codes(uint64_t *rng, int64_t n, int64_t q)
     return v;
 }
 
+/* The function of g's REML criterion of y ~ X with covariance tree root at
+ * theta (sj_reml_criterion), for the caller to free. */
+static inline sj_fn *st_reml_fn(sj_ctx *ctx, sj_graph *g, sj_cov *root, sj_value theta,
+                                sj_value x, sj_value y)
+{
+    sj_value v;
+    assert_ok(sj_cov_build(root, theta, &v), ctx);
+    sj_value out = sj_reml_criterion(g, v, x, y);
+    assert_ok(sj_graph_status(g), ctx);
+    sj_fn *f = NULL;
+    assert_ok(sj_fn_create(g, 1, &out, &f), ctx);
+    return f;
+}
+
 /* The REML criterion of y ~ X (p columns) with crossed random intercepts
  * of factors a (qa levels) and b (qb levels): inputs theta [3], y, X, a,
  * b; graph and function owned by the caller. */
@@ -193,14 +207,7 @@ static inline sj_fn *st_crossed_reml(sj_ctx *ctx, sj_graph *g, const char *qa, c
                        sj_cov_propagate(g, "b", sj_cov_dummy(g, "Zb", b, qb, NULL),
                                         sj_cov_scalar(g, "b", qb, 1.0, sj_transform_exp2())),
                        sj_cov_scalar(g, "residual", "n", 1.0, sj_transform_exp2())};
-    sj_cov *root = sj_cov_sum(g, NULL, 3, kids);
-    sj_value v;
-    assert_ok(sj_cov_build(root, theta, &v), ctx);
-    sj_value out = sj_reml_criterion(g, v, x, y);
-    assert_ok(sj_graph_status(g), ctx);
-    sj_fn *f = NULL;
-    assert_ok(sj_fn_create(g, 1, &out, &f), ctx);
-    return f;
+    return st_reml_fn(ctx, g, sj_cov_sum(g, NULL, 3, kids), theta, x, y);
 }
 
 #endif

@@ -29,12 +29,7 @@ static void test_one_factor_reml(void **state)
                                         sj_cov_scalar(g, "g", "5", 1.0, sj_transform_exp2())),
                        sj_cov_scalar(g, "residual", "n", 1.0, sj_transform_exp2())};
     sj_cov *root = sj_cov_sum(g, NULL, 2, kids);
-    sj_value v;
-    assert_ok(sj_cov_build(root, theta, &v), ctx);
-    sj_value out = sj_reml_criterion(g, v, x, y);
-    assert_ok(sj_graph_status(g), ctx);
-    sj_fn *f = NULL;
-    assert_ok(sj_fn_create(g, 1, &out, &f), ctx);
+    sj_fn *f = st_reml_fn(ctx, g, root, theta, x, y);
     uint64_t rng = 11;
     int64_t n = 40, two = 2, xd[2] = {n, 2};
     val in[4] = {st_random(&rng, 1, &two, -0.5, 0.5), st_random(&rng, 1, &n, -2, 2),
@@ -124,12 +119,7 @@ static void test_nested_and_dense_reml(void **state)
         sj_cov_scalar(g, "residual", "n", 1.0, sj_transform_exp2())};
     sj_cov *root = sj_cov_sum(g, NULL, 3, kids);
     assert_int_equal(sj_cov_nparam(root), 5);
-    sj_value v;
-    assert_ok(sj_cov_build(root, theta, &v), ctx);
-    sj_value out = sj_reml_criterion(g, v, x, y);
-    assert_ok(sj_graph_status(g), ctx);
-    sj_fn *f = NULL;
-    assert_ok(sj_fn_create(g, 1, &out, &f), ctx);
+    sj_fn *f = st_reml_fn(ctx, g, root, theta, x, y);
     uint64_t rng = 13;
     int64_t n = 30, five = 5, xd[2] = {n, 2}, zdd[2] = {n, 4};
     val in[6] = {st_random(&rng, 1, &five, -0.4, 0.4), st_random(&rng, 1, &n, -2, 2),
@@ -272,12 +262,7 @@ static void test_blocked_shared_codes_reml(void **state)
         sj_cov_scalar(g, "residual", "n", 1.0, sj_transform_exp2())};
     sj_cov *root = sj_cov_sum(g, NULL, 4, kids);
     assert_int_equal(sj_cov_nparam(root), 6);
-    sj_value v;
-    assert_ok(sj_cov_build(root, theta, &v), ctx);
-    sj_value out = sj_reml_criterion(g, v, x, y);
-    assert_ok(sj_graph_status(g), ctx);
-    sj_fn *f = NULL;
-    assert_ok(sj_fn_create(g, 1, &out, &f), ctx);
+    sj_fn *f = st_reml_fn(ctx, g, root, theta, x, y);
     uint64_t rng = 22;
     int64_t n = 48, six = 6, xd[2] = {n, 3};
     val in[4] = {st_random(&rng, 1, &six, -0.4, 0.4), st_random(&rng, 1, &n, -2, 2),
