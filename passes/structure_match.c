@@ -294,12 +294,6 @@ ir_val st_sum_all(ir_graph *ng, ir_val x)
 
 ir_val st_const(ir_graph *ng, double c) { return ir_scalar(ng, c); }
 
-ir_val st_eye(ir_graph *ng, int64_t n)
-{
-    ir_shape s = {.rank = 2, .dim = {n, n}};
-    return ir_add_node(ng, IR_OP_EYE, 0, NULL, NULL, 0, &s, NULL);
-}
-
 ir_val st_blockdiag(ir_graph *ng, int n, const ir_val *blocks)
 {
     if (n == 1)

@@ -91,7 +91,6 @@ ir_val st_concat(ir_graph *ng, int n, const ir_val *xs, int axis);
 ir_val st_slice(ir_graph *ng, ir_val x, int axis, int64_t start, int64_t stop);
 ir_val st_sum_all(ir_graph *ng, ir_val x);
 ir_val st_const(ir_graph *ng, double c);
-ir_val st_eye(ir_graph *ng, int64_t n);
 /* The block-diagonal matrix of blocks[0..n-1] (zeros off the diagonal). */
 ir_val st_blockdiag(ir_graph *ng, int n, const ir_val *blocks);
 /* Z_aᵀ diag(w) Z_b for one-hot Z_a = one_hot(ca) * xa, Z_b = one_hot(cb) * xb

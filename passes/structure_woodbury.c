@@ -430,6 +430,17 @@ static lam level_factor(ir_graph *ng, const ir_graph *g, const ir_val *map, cons
     return r;
 }
 
+/* The Cholesky factor of M = I + Λᵀ C Λ (per level when C is [levels, k,
+ * k]); Λ diagonal (all_diag): C ∘ λλᵀ. */
+static ir_val inner_cholesky(ir_graph *ng, const vmatch *m, ir_val c, int all_diag)
+{
+    ir_val mm = all_diag ? ir_binary(ng, IR_OP_MUL, c, ir_binary(ng, IR_OP_OUTER, m->lam, m->lam))
+                         : st_matmul(ng, m->lam, st_matmul(ng, c, m->lam, 0, 0), 1, 0);
+    if (!ir_graph_ok(ng))
+        return IR_NONE;
+    return ir_unary(ng, IR_OP_CHOLESKY, ir_binary(ng, IR_OP_ADD, mm, ad_eye_like(ng, mm)));
+}
+
 /* Per-level blocks [L, k_t, k_t] on the diagonal of [L, k, k]. */
 static ir_val blockdiag_levels(ir_graph *ng, int n, const ir_val *blocks, int64_t levels)
 {
@@ -497,13 +508,7 @@ static void emit_blocked(ir_graph *ng, const ir_graph *g, const ir_val *map, vma
     ir_val c = st_reshape(ng, cs, 3, lkk);
     if (wv == IR_NONE) /* a scalar D⁻¹ */
         c = scale_by(ng, c, m->w);
-    ir_val mm;
-    if (all_diag)
-        mm = ir_binary(ng, IR_OP_MUL, c, ir_binary(ng, IR_OP_OUTER, m->lam, m->lam));
-    else
-        mm = st_matmul(ng, m->lam, st_matmul(ng, c, m->lam, 0, 0), 1, 0);
-    mm = ir_binary(ng, IR_OP_ADD, mm, ad_eye_like(ng, mm));
-    m->lm = ir_unary(ng, IR_OP_CHOLESKY, mm);
+    m->lm = inner_cholesky(ng, m, c, all_diag);
     ir_graph_note_rewrite(ng, "woodbury-blocked", 1);
 }
 
@@ -628,15 +633,7 @@ static void emit_shared(ir_graph *ng, const ir_graph *g, const ir_val *map, vmat
     if (all_scalar)
         c = scale_by(ng, c, m->w);
 
-    /* M = I + Λᵀ C Λ. */
-    ir_val mm;
-    int64_t r = ir_graph_ok(ng) ? ir_shape_of(ng, m->lam)->dim[m->lam_diag ? 0 : 1] : 0;
-    if (all_diag)
-        mm = ir_binary(ng, IR_OP_MUL, c, ir_binary(ng, IR_OP_OUTER, m->lam, m->lam));
-    else
-        mm = st_matmul(ng, m->lam, st_matmul(ng, c, m->lam, 0, 0), 1, 0);
-    mm = ir_binary(ng, IR_OP_ADD, mm, st_eye(ng, r));
-    m->lm = ir_unary(ng, IR_OP_CHOLESKY, mm);
+    m->lm = inner_cholesky(ng, m, c, all_diag);
     m->logdet = ir_binary(ng, IR_OP_ADD, logdet_d, st_logdet_chol(ng, m->lm));
 }
 
