@@ -226,8 +226,6 @@ static size_t work_bytes(const ir_graph *g, ir_val v, const fit_sub *fs)
     return ir_fit_native_work_bytes(k, n->ninput - 1, maxconst) + scratch;
 }
 
-static size_t align64(size_t x) { return (x + 63) & ~(size_t)63; }
-
 /* Where the lock-step regions are: the kernel's (for the calling
  * thread) follows the per-item workspace; each holds one chunk's solver
  * arrays (ir_fit_lockstep_work_bytes), then the batched function's scratch.
@@ -250,7 +248,7 @@ static ls_layout lockstep_layout(const ir_graph *g, ir_val v, const fit_sub *fs)
         ir_shape s = ir_fit_item_shape(g, n, j + 1);
         npad += ir_fit_data_batched(n, j) ? l.chunk * (int64_t)ir_shape_numel(&s) : 0;
     }
-    l.at = align64(work_bytes(g, v, fs));
+    l.at = ir_align64(work_bytes(g, v, fs));
     l.scratch = ir_fit_lockstep_work_bytes(k, l.chunk, 1 + nd + b->nconst, npad);
     l.bytes = l.scratch + b->plan.scratch;
     return l;

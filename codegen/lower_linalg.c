@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "codegen/cg.h"
+#include "ir/alloc.h"
 
 /* Largest matrix side lowered to inline loops rather than a library call,
  * measured on batches of 2000 matrices with OPENBLAS_NUM_THREADS=1 (µs per
@@ -820,7 +821,7 @@ static size_t temp_solve(const ir_graph *g, ir_val v)
 {
     const ir_shape *a = ir_shape_of(g, ir_node_at(g, v)->input[0]);
     size_t lu = ir_shape_numel(a) * sizeof(double);
-    return ((lu + 63) & ~(size_t)63) + (size_t)nbatch(a, 2) * (size_t)a->dim[a->rank - 1] * sizeof(int32_t);
+    return ir_align64(lu) + (size_t)nbatch(a, 2) * (size_t)a->dim[a->rank - 1] * sizeof(int32_t);
 }
 
 static sj_status emit_solve(cg_lower *L, ir_val v)
@@ -828,7 +829,7 @@ static sj_status emit_solve(cg_lower *L, ir_val v)
     const ir_node *nd = ir_node_at(L->g, v);
     const ir_shape *sa = ir_shape_of(L->g, nd->input[0]), *s = &nd->shape;
     int64_t n = sa->dim[sa->rank - 1], nrhs = s->dim[s->rank - 1];
-    size_t lu = ((ir_shape_numel(sa) * sizeof(double) + 63) & ~(size_t)63);
+    size_t lu = ir_align64(ir_shape_numel(sa) * sizeof(double));
     cg_fill(L, nd->input[0], L->temp[v]);
     cg_fill(L, nd->input[1], L->base[v]);
     cg_batch lb;

@@ -213,7 +213,7 @@ static void find_last_reads(planner *P)
 /* First-fit allocation of a 64-byte aligned region of scratch. */
 static int64_t alloc_region(planner *P, size_t bytes)
 {
-    int64_t size = (int64_t)((bytes + 63) & ~(size_t)63), at = CG_SCRATCH_HEADER;
+    int64_t size = (int64_t)ir_align64(bytes), at = CG_SCRATCH_HEADER;
     size_t i = 0;
     for (; i < P->nlive; i++) {
         if (P->live_iv[i][0] - at >= size)

@@ -105,7 +105,7 @@ sj_status fe_glm_fit_graph(sj_graph *g, const sj_glm_family *fam, sj_value x, sj
     }
     /* R's first iteration is the start step, so R's count is ours + 1. */
     sj_value it = SJ_INVALID;
-    sj_value data[4] = {x, y, w, off};
+    sj_value data[4] = {x, y};
     int ndata = 2;
     if (has_w)
         data[ndata++] = w;

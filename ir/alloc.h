@@ -13,6 +13,9 @@ void *ir_realloc(void *p, size_t size);
 void *ir_realloc_array(void *p, size_t count, size_t size);
 void ir_free(void *p);
 char *ir_strdup(const char *s);
+/* n rounded up to a multiple of 64 bytes (a cache line: buffers carved out
+ * of one allocation start on one). */
+static inline size_t ir_align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 /* Test hook: the k-th allocation from now on fails (k >= 1); 0 disables. */
 void ir_alloc_fail_at(long k);

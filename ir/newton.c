@@ -193,7 +193,7 @@ size_t ir_fit_native_work_bytes(int64_t k, int64_t ndata, int64_t maxconst)
 {
     size_t bytes = ir_newton_work(k) * sizeof(double) +
                    (size_t)(1 + ndata + maxconst + 1) * sizeof(void *);
-    return (bytes + 63) & ~(size_t)63;
+    return ir_align64(bytes);
 }
 
 typedef struct native {

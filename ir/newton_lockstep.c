@@ -26,6 +26,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "ir/alloc.h"
+
 enum { LS_TRIAL, LS_DONE };
 
 /* One item's state between evaluations. */
@@ -52,8 +54,6 @@ typedef struct ls {
     double *out;                  /* the chunk's first item's output */
 } ls;
 
-static size_t up64(size_t x) { return (x + 63) & ~(size_t)63; }
-
 /* Byte sizes of the region's arrays, in layout order. */
 enum { LS_THETA, LS_TRIAL_A, LS_STEP, LS_FO, LS_GO, LS_CO, LS_L, LS_ITEM, LS_IN, LS_PAD, LS_N };
 static void sizes(int64_t k, int64_t c, int64_t ninput, int64_t npad, size_t *sz)
@@ -63,7 +63,7 @@ static void sizes(int64_t k, int64_t c, int64_t ninput, int64_t npad, size_t *sz
                       (size_t)(k * k) * d, (size_t)c * sizeof(ls_item),
                       (size_t)ninput * sizeof(void *), (size_t)npad * d};
     for (int i = 0; i < LS_N; i++)
-        sz[i] = up64(s[i]);
+        sz[i] = ir_align64(s[i]);
 }
 
 size_t ir_fit_lockstep_work_bytes(int64_t k, int64_t c, int64_t ninput, int64_t npad)

@@ -55,8 +55,6 @@ int rt_tiling_enabled(void)
     return !e || !*e || strcmp(e, "0") == 0;
 }
 
-static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
-
 /* ---- when to tile ------------------------------------------------------------ */
 
 /* The batch size when fn's last step is a vmap whose chunks are contiguous
@@ -180,21 +178,21 @@ static void lay_out(rt_tile *t, const rt_xform *x, const ir_graph *fg, size_t ke
         io->numel = (int64_t)ir_shape_numel(ir_shape_of(fg, fg->output[k]));
         io->item = x->out_axes[k] == 0 ? io->numel / t->B : 0;
         io->whole = call;
-        call += round64((size_t)io->numel * sizeof(double));
+        call += ir_align64((size_t)io->numel * sizeof(double));
     }
     for (uint32_t i = 0; i < t->ninput + t->noutput; i++) {
         tile_io *io = i < t->ninput ? &t->in[i] : &t->out[i - t->ninput];
         if (pad && io->item) {
             io->pad = call;
-            call += round64((size_t)(t->C * io->item) * sizeof(double));
+            call += ir_align64((size_t)(t->C * io->item) * sizeof(double));
         }
     }
-    t->ptrs = round64(kernel_scratch);
-    size_t chunk = t->ptrs + round64((t->ninput + t->noutput) * sizeof(void *));
+    t->ptrs = ir_align64(kernel_scratch);
+    size_t chunk = t->ptrs + ir_align64((t->ninput + t->noutput) * sizeof(void *));
     for (uint32_t k = 0; k < t->noutput; k++)
         if (!t->out[k].item) {
             t->out[k].sink = chunk;
-            chunk += round64((size_t)t->out[k].numel * sizeof(double));
+            chunk += ir_align64((size_t)t->out[k].numel * sizeof(double));
         }
     t->chunks.bytes = chunk;
     t->calls.bytes = call ? call : 64;
