@@ -199,6 +199,48 @@ static void gamma_log(void **state)
     free(c);
 }
 
+/* The fit of obj, the objective f(θ [2], a [2]) built in h (freed here),
+ * from theta0: inputs theta0 and a. */
+static sj_fn *pair_fit(sj_ctx *ctx, sj_graph *h, sj_value obj, int max_iter, double tol)
+{
+    sj_fn *of = NULL;
+    assert_ok(sj_fn_create(h, 1, &obj, &of), ctx);
+    sj_graph_free(h);
+    sj_graph *g = NULL;
+    assert_ok(sj_graph_create(ctx, &g), ctx);
+    sj_value t0 = sj_input(g, "theta0", 1, DIMS("2")), ga = sj_input(g, "a", 1, DIMS("2")), o[3];
+    assert_ok(sj_fit_argmin(g, of, NULL, t0, 1, &ga, max_iter, SJ_FIT_REL_OBJECTIVE, tol, &o[0],
+                            &o[1], &o[2]),
+              ctx);
+    sj_fn *f = NULL;
+    assert_ok(sj_fn_create(g, 3, o, &f), ctx);
+    sj_graph_free(g);
+    sj_fn_free(of);
+    return f;
+}
+
+/* nb items of pair_fit f in lock step (th_hat, it, cv) and one by one
+ * (th1, it1, cv1). */
+static void pair_batch_and_items(sj_ctx *ctx, sj_fn *f, int nb, const double *t0v,
+                                 const double *av, double *th_hat, double *it, double *cv,
+                                 double *th1, double *it1, double *cv1)
+{
+    sj_fn *vf = NULL;
+    assert_ok(sj_vmap(f, NULL, NULL, NULL, &vf), ctx);
+    int64_t dd[2] = {nb, 2}, d1 = 2;
+    const int64_t *dims[2] = {dd, dd};
+    assert_true(has_lockstep(ctx, vf, 2, (int[]){2, 2}, dims));
+    assert_ok(sj_fn_call(vf, 2, (int[]){2, 2}, dims, (const double *[]){t0v, av},
+                         (double *[]){th_hat, it, cv}),
+              ctx);
+    for (int k = 0; k < nb; k++)
+        assert_ok(sj_fn_call(f, 2, (int[]){1, 1}, (const int64_t *[]){&d1, &d1},
+                             (const double *[]){t0v + 2 * k, av + 2 * k},
+                             (double *[]){th1 + 2 * k, it1 + k, cv1 + k}),
+                  ctx);
+    sj_fn_free(vf);
+}
+
 /* f(θ, a) = Σ sqrt(1 + (θ − a)²): Newton from |θ − a| > 1 overshoots (the
  * full step lands at −(θ − a)³), so the step is halved. */
 static void halvings(void **state)
@@ -207,47 +249,24 @@ static void halvings(void **state)
     sj_ctx *ctx = NULL;
     assert_ok(sj_ctx_create(&ctx), ctx);
     enum { NB = 20 };
-    sj_graph *h = NULL, *g = NULL;
+    sj_graph *h = NULL;
     assert_ok(sj_graph_create(ctx, &h), ctx);
     sj_value th = sj_input(h, "theta", 1, DIMS("2")), a = sj_input(h, "a", 1, DIMS("2"));
     sj_value d = sj_sub(h, th, a);
     sj_value obj = sj_sum_all(h, sj_sqrt(h, sj_add(h, sj_square(h, d), sj_scalar(h, 1.0))));
-    sj_fn *of = NULL;
-    assert_ok(sj_fn_create(h, 1, &obj, &of), ctx);
-    sj_graph_free(h);
-    assert_ok(sj_graph_create(ctx, &g), ctx);
-    sj_value t0 = sj_input(g, "theta0", 1, DIMS("2")), ga = sj_input(g, "a", 1, DIMS("2")), o[3];
-    assert_ok(sj_fit_argmin(g, of, NULL, t0, 1, &ga, 40, SJ_FIT_REL_OBJECTIVE, 1e-12, &o[0], &o[1],
-                            &o[2]),
-              ctx);
-    sj_fn *f = NULL, *vf = NULL;
-    assert_ok(sj_fn_create(g, 3, o, &f), ctx);
-    sj_graph_free(g);
-    assert_ok(sj_vmap(f, NULL, NULL, NULL, &vf), ctx);
-    double t0v[NB * 2], av[NB * 2], th_hat[NB * 2], it[NB], cv[NB];
+    sj_fn *f = pair_fit(ctx, h, obj, 40, 1e-12);
+    double t0v[NB * 2], av[NB * 2], th_hat[NB * 2], it[NB], cv[NB], th1[NB * 2], it1[NB], cv1[NB];
     for (int i = 0; i < NB * 2; i++) {
         av[i] = 0.1 * i;
         t0v[i] = av[i] + (i % 4 == 0 ? 0.5 : 0.7 * (i % 9) * (i % 9)); /* up to 45 away */
     }
-    int64_t dd[2] = {NB, 2}, d1 = 2;
-    const int64_t *dims[2] = {dd, dd};
-    assert_true(has_lockstep(ctx, vf, 2, (int[]){2, 2}, dims));
-    assert_ok(sj_fn_call(vf, 2, (int[]){2, 2}, dims, (const double *[]){t0v, av},
-                         (double *[]){th_hat, it, cv}),
-              ctx);
+    pair_batch_and_items(ctx, f, NB, t0v, av, th_hat, it, cv, th1, it1, cv1);
     for (int k = 0; k < NB; k++) {
-        double tk[2], itk, cvk;
-        assert_ok(sj_fn_call(f, 2, (int[]){1, 1}, (const int64_t *[]){&d1, &d1},
-                             (const double *[]){t0v + 2 * k, av + 2 * k},
-                             (double *[]){tk, &itk, &cvk}),
-                  ctx);
-        assert_close(th_hat + 2 * k, tk, 2, 1e-10, 1e-12);
-        assert_true(it[k] == itk && cv[k] == cvk && cv[k] == 1.0);
+        assert_close(th_hat + 2 * k, th1 + 2 * k, 2, 1e-10, 1e-12);
+        assert_true(it[k] == it1[k] && cv[k] == cv1[k] && cv[k] == 1.0);
         assert_true(fabs(th_hat[2 * k] - av[2 * k]) < 1e-6);
     }
-    sj_fn_free(vf);
     sj_fn_free(f);
-    sj_fn_free(of);
     sj_ctx_free(ctx);
 }
 
@@ -311,49 +330,26 @@ static void fallback(void **state)
     sj_ctx *ctx = NULL;
     assert_ok(sj_ctx_create(&ctx), ctx);
     enum { NB = 12 };
-    sj_graph *h = NULL, *g = NULL;
+    sj_graph *h = NULL;
     assert_ok(sj_graph_create(ctx, &h), ctx);
     sj_value th = sj_input(h, "theta", 1, DIMS("2")), a = sj_input(h, "a", 1, DIMS("2"));
     sj_value chol = sj_cholesky(h, sj_diag_embed(h, th));
     sj_value obj = sj_add(h, sj_sum_all(h, sj_square(h, sj_sub(h, th, a))),
                           sj_mul(h, sj_scalar(h, 1e-3), sj_sum_all(h, sj_diag(h, chol))));
-    sj_fn *of = NULL;
-    assert_ok(sj_fn_create(h, 1, &obj, &of), ctx);
-    sj_graph_free(h);
-    assert_ok(sj_graph_create(ctx, &g), ctx);
-    sj_value t0 = sj_input(g, "theta0", 1, DIMS("2")), ga = sj_input(g, "a", 1, DIMS("2")), o[3];
-    assert_ok(sj_fit_argmin(g, of, NULL, t0, 1, &ga, 30, SJ_FIT_REL_OBJECTIVE, 1e-10, &o[0], &o[1],
-                            &o[2]),
-              ctx);
-    sj_fn *f = NULL, *vf = NULL;
-    assert_ok(sj_fn_create(g, 3, o, &f), ctx);
-    sj_graph_free(g);
-    assert_ok(sj_vmap(f, NULL, NULL, NULL, &vf), ctx);
-    double t0v[NB * 2], av[NB * 2], th_hat[NB * 2], it[NB], cv[NB];
+    sj_fn *f = pair_fit(ctx, h, obj, 30, 1e-10);
+    double t0v[NB * 2], av[NB * 2], th_hat[NB * 2], it[NB], cv[NB], th1[NB * 2], it1[NB], cv1[NB];
     for (int k = 0; k < NB; k++) {
         t0v[2 * k] = t0v[2 * k + 1] = 1.0;
         av[2 * k] = k % 3 == 1 ? -0.5 : 0.5 + 0.1 * k;
         av[2 * k + 1] = 0.7;
     }
-    int64_t dd[2] = {NB, 2}, d1 = 2;
-    const int64_t *dims[2] = {dd, dd};
-    assert_true(has_lockstep(ctx, vf, 2, (int[]){2, 2}, dims));
-    assert_ok(sj_fn_call(vf, 2, (int[]){2, 2}, dims, (const double *[]){t0v, av},
-                         (double *[]){th_hat, it, cv}),
-              ctx);
+    pair_batch_and_items(ctx, f, NB, t0v, av, th_hat, it, cv, th1, it1, cv1);
     for (int k = 0; k < NB; k++) {
-        double tk[2], itk, cvk;
-        assert_ok(sj_fn_call(f, 2, (int[]){1, 1}, (const int64_t *[]){&d1, &d1},
-                             (const double *[]){t0v + 2 * k, av + 2 * k},
-                             (double *[]){tk, &itk, &cvk}),
-                  ctx);
-        assert_memory_equal(th_hat + 2 * k, tk, sizeof tk);
-        assert_true(it[k] == itk && cv[k] == cvk);
+        assert_memory_equal(th_hat + 2 * k, th1 + 2 * k, 2 * sizeof(double));
+        assert_true(it[k] == it1[k] && cv[k] == cv1[k]);
         assert_true(th_hat[2 * k] > 0 && (k % 3 == 1 || fabs(th_hat[2 * k] - av[2 * k]) < 1e-2));
     }
-    sj_fn_free(vf);
     sj_fn_free(f);
-    sj_fn_free(of);
     sj_ctx_free(ctx);
 }
 
